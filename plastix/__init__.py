@@ -1,0 +1,26 @@
+"""plastix: plasticity loss and its cures in deep RL, on JAX."""
+
+from plastix.agents import AGENTS, DQN, SAC, DQNConfig, SACConfig
+from plastix.config import RunConfig
+from plastix.envs import make_env
+from plastix.policy import load_policy
+from plastix.runs import load_runs, load_summary
+from plastix.train import TrainingDiverged, TrainResult, __version__, rerun, train
+
+__all__ = [
+    "AGENTS",
+    "DQN",
+    "SAC",
+    "DQNConfig",
+    "RunConfig",
+    "SACConfig",
+    "TrainResult",
+    "TrainingDiverged",
+    "__version__",
+    "load_policy",
+    "load_runs",
+    "load_summary",
+    "make_env",
+    "rerun",
+    "train",
+]

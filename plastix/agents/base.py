@@ -1,0 +1,153 @@
+"""What every plastix agent shares: its state's shape, its config fields, its interface.
+
+An agent is a small object built from a frozen config and the environment's spaces. Its methods
+are pure functions of an ``AgentState`` pytree, so the training loop can ``jit``, ``scan`` and
+``vmap`` them:
+
+- ``init(key) -> AgentState``
+- ``act(state, obs, key, env_step, deterministic) -> action`` for a batch of observations
+- ``update(state, batch, key) -> (state, metrics)`` one gradient update on a replay batch
+
+``AgentState`` holds every network under its name (``params["critic"]``, ``params["actor"]``),
+with the optimizer state and target parameters under the same names, so code outside the agent
+(diagnostics, resets, ...) can find a network and its optimizer state without knowing the agent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from plastix.envs.spaces import Box, Space
+from plastix.nets import NetSpec
+from plastix.replay import Batch
+
+
+@struct.dataclass
+class AgentState:
+    params: dict[str, Any]
+    target_params: dict[str, Any]
+    opt_state: dict[str, Any]
+    num_updates: jax.Array
+
+
+class ConfigError(ValueError):
+    """A configuration value outside its valid range; the message names field and range."""
+
+
+def require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+@dataclass(frozen=True)
+class OffPolicyConfig:
+    """Fields every off-policy agent has."""
+
+    learning_rate: float = 3e-4
+    """Adam step size."""
+    batch_size: int = 256
+    """transitions per gradient update."""
+    buffer_size: int = 1_000_000
+    """replay buffer capacity in transitions (all parallel environments together)."""
+    learning_starts: int = 1_000
+    """environment steps of uniformly random actions before the first update."""
+    gamma: float = 0.99
+    """discount factor."""
+    n_step: int = 1
+    """n-step returns; windows stop at episode ends."""
+    hidden_sizes: tuple[int, ...] = (256, 256)
+    """units of the dense hidden layers (the ``torso``)."""
+    layer_norm: bool = False
+    """LayerNorm before each hidden non-linearity."""
+    encoder: Literal["auto", "mlp", "cnn"] = "auto"
+    """``cnn`` puts convolutions before the torso; ``auto`` uses them for (H, W, C) observations."""
+    conv_channels: tuple[int, ...] = (16,)
+    """channels of each convolution (the MinAtar network's by default)."""
+    conv_kernel_sizes: tuple[int, ...] = (3,)
+    """kernel size of each convolution."""
+    conv_strides: tuple[int, ...] = (1,)
+    """stride of each convolution."""
+    max_grad_norm: float = 10.0
+    """clip gradients to this global norm (``inf`` turns clipping off)."""
+
+    def __post_init__(self):
+        require(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}")
+        require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        require(self.buffer_size >= 1, f"buffer_size must be >= 1, got {self.buffer_size}")
+        require(self.learning_starts >= 0,
+                f"learning_starts must be >= 0, got {self.learning_starts}")
+        require(0.0 <= self.gamma <= 1.0, f"gamma must be in [0, 1], got {self.gamma}")
+        require(self.n_step >= 1, f"n_step must be >= 1, got {self.n_step}")
+        require(len(self.hidden_sizes) >= 1 and all(h >= 1 for h in self.hidden_sizes),
+                f"hidden_sizes must be one or more positive sizes, got {self.hidden_sizes}")
+        require(self.encoder in ("auto", "mlp", "cnn"),
+                f"encoder must be one of auto, mlp, cnn; got {self.encoder!r}")
+        require(len(self.conv_channels) == len(self.conv_kernel_sizes) == len(self.conv_strides),
+                "conv_channels, conv_kernel_sizes and conv_strides must have the same length")
+        require(self.max_grad_norm > 0, f"max_grad_norm must be > 0, got {self.max_grad_norm}")
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def net_spec(self, obs_space: Space) -> NetSpec:
+        image = len(obs_space.shape) == 3
+        use_cnn = self.encoder == "cnn" or (self.encoder == "auto" and image)
+        if use_cnn and not image:
+            raise ConfigError(
+                f"encoder='cnn' needs (H, W, C) observations, got shape {obs_space.shape}"
+            )
+        if use_cnn:
+            return NetSpec(tuple(self.hidden_sizes), tuple(self.conv_channels),
+                           tuple(self.conv_kernel_sizes), tuple(self.conv_strides),
+                           self.layer_norm)
+        return NetSpec(tuple(self.hidden_sizes), layer_norm=self.layer_norm)
+
+    def optimizer(self) -> optax.GradientTransformation:
+        adam = optax.adam(self.learning_rate)
+        if self.max_grad_norm == float("inf"):
+            return adam
+        return optax.chain(optax.clip_by_global_norm(self.max_grad_norm), adam)
+
+
+class Agent:
+    """Base class: stores config and spaces, checks that the agent can handle the spaces."""
+
+    name: ClassVar[str]
+    config: OffPolicyConfig
+
+    def __init__(self, config, observation_space: Space, action_space: Space, total_steps: int):
+        self.check_spaces(observation_space, action_space)
+        self.config = config
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self.total_steps = int(total_steps)
+
+    @classmethod
+    def check_spaces(cls, observation_space: Space, action_space: Space) -> None:
+        if not isinstance(observation_space, Box):
+            raise ConfigError(f"{cls.name} needs Box observations, got {observation_space}")
+
+    def init(self, key: jax.Array) -> AgentState:
+        raise NotImplementedError
+
+    def act(self, state: AgentState, obs, key, env_step, deterministic: bool = False):
+        raise NotImplementedError
+
+    def update(self, state: AgentState, batch: Batch, key: jax.Array):
+        raise NotImplementedError
+
+
+def polyak(target, online, tau):
+    """``target <- tau * online + (1 - tau) * target`` (tau = 1: a hard copy)."""
+    return jax.tree.map(lambda t, o: tau * o + (1.0 - tau) * t, target, online)
+
+
+def tree_where(condition, new, old):
+    return jax.tree.map(lambda a, b: jnp.where(condition, a, b), new, old)

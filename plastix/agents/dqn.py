@@ -1,0 +1,147 @@
+"""DQN (Mnih et al. 2015) with double Q-learning (van Hasselt et al. 2016), n-step returns,
+a target network updated by Polyak averaging every ``target_update_interval`` updates (``tau=1``
+is the classic hard copy), an ε-greedy schedule and the Huber loss."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from plastix.agents.base import (
+    Agent,
+    AgentState,
+    ConfigError,
+    OffPolicyConfig,
+    polyak,
+    require,
+    tree_where,
+)
+from plastix.envs.spaces import Discrete
+from plastix.nets import QNetwork
+
+
+@dataclass(frozen=True)
+class DQNConfig(OffPolicyConfig):
+    """DQN hyperparameters (defaults: Stable-Baselines3 zoo's CartPole settings, at replay
+    ratio 1)."""
+
+    learning_rate: float = 1e-3
+    """Adam step size."""
+    batch_size: int = 64
+    """transitions per gradient update."""
+    buffer_size: int = 100_000
+    """replay buffer capacity in transitions (all parallel environments together)."""
+    learning_starts: int = 1_000
+    """environment steps of uniformly random actions before the first update."""
+    double_dqn: bool = True
+    """pick the next action with the online network, value it with the target network."""
+    target_update_interval: int = 100
+    """gradient updates between target-network updates."""
+    tau: float = 1.0
+    """target update ``target <- tau * online + (1 - tau) * target``; 1 is a hard copy."""
+    epsilon_start: float = 1.0
+    """exploration rate at the start."""
+    epsilon_end: float = 0.05
+    """exploration rate after the decay."""
+    exploration_fraction: float = 0.1
+    """fraction of the run's environment steps over which ε decays linearly."""
+    eval_epsilon: float = 0.0
+    """exploration rate of evaluation episodes (0: greedy)."""
+    huber_delta: float = 1.0
+    """Huber loss threshold (``inf``: squared error)."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        require(self.target_update_interval >= 1,
+                f"target_update_interval must be >= 1, got {self.target_update_interval}")
+        require(0.0 < self.tau <= 1.0, f"tau must be in (0, 1], got {self.tau}")
+        for name in ("epsilon_start", "epsilon_end", "eval_epsilon", "exploration_fraction"):
+            value = getattr(self, name)
+            require(0.0 <= value <= 1.0, f"{name} must be in [0, 1], got {value}")
+        require(self.huber_delta > 0, f"huber_delta must be > 0, got {self.huber_delta}")
+
+
+class DQN(Agent):
+    name = "dqn"
+    Config = DQNConfig
+
+    def __init__(self, config: DQNConfig, observation_space, action_space, total_steps: int):
+        super().__init__(config, observation_space, action_space, total_steps)
+        self.network = QNetwork(action_space.n, config.net_spec(observation_space))
+        self.optimizer = config.optimizer()
+
+    @classmethod
+    def check_spaces(cls, observation_space, action_space) -> None:
+        super().check_spaces(observation_space, action_space)
+        if not isinstance(action_space, Discrete):
+            raise ConfigError(
+                f"dqn needs a discrete action space, this environment's is {action_space.describe()}"
+                " (continuous); use sac"
+            )
+
+    def init(self, key: jax.Array) -> AgentState:
+        obs = jnp.zeros(self.observation_space.shape, jnp.float32)
+        params = self.network.init(key, obs)["params"]
+        return AgentState(
+            params={"critic": params},
+            target_params={"critic": params},
+            opt_state={"critic": self.optimizer.init(params)},
+            num_updates=jnp.int32(0),
+        )
+
+    def epsilon(self, env_step) -> jax.Array:
+        c = self.config
+        decay_steps = max(1.0, c.exploration_fraction * self.total_steps)
+        progress = jnp.clip(env_step / decay_steps, 0.0, 1.0)
+        return c.epsilon_start + progress * (c.epsilon_end - c.epsilon_start)
+
+    def act(self, state, obs, key, env_step, deterministic: bool = False):
+        q = self.network.apply({"params": state.params["critic"]}, obs)
+        greedy = jnp.argmax(q, axis=-1).astype(jnp.int32)
+        epsilon = self.config.eval_epsilon if deterministic else self.epsilon(env_step)
+        explore_key, action_key = jax.random.split(key)
+        explore = jax.random.uniform(explore_key, greedy.shape) < epsilon
+        random = jax.random.randint(action_key, greedy.shape, 0, self.action_space.n, jnp.int32)
+        return jnp.where(explore, random, greedy)
+
+    def loss(self, params, target_params, batch):
+        c = self.config
+        q = self.network.apply({"params": params}, batch.obs)
+        q_taken = jnp.take_along_axis(q, batch.action[:, None].astype(jnp.int32), axis=-1)[:, 0]
+        next_q_target = self.network.apply({"params": target_params}, batch.next_obs)
+        if c.double_dqn:
+            next_action = jnp.argmax(self.network.apply({"params": params}, batch.next_obs), -1)
+        else:
+            next_action = jnp.argmax(next_q_target, axis=-1)
+        next_q = jnp.take_along_axis(next_q_target, next_action[:, None], axis=-1)[:, 0]
+        target = jax.lax.stop_gradient(batch.reward + batch.discount * next_q)
+        if c.huber_delta == float("inf"):
+            losses = 0.5 * jnp.square(q_taken - target)
+        else:
+            losses = optax.huber_loss(q_taken, target, delta=c.huber_delta)
+        return losses.mean(), {"q": q_taken.mean()}
+
+    def update(self, state: AgentState, batch, key):
+        c = self.config
+        (loss, aux), grads = jax.value_and_grad(self.loss, has_aux=True)(
+            state.params["critic"], state.target_params["critic"], batch
+        )
+        updates, opt_state = self.optimizer.update(grads, state.opt_state["critic"])
+        params = optax.apply_updates(state.params["critic"], updates)
+        num_updates = state.num_updates + 1
+        target = tree_where(
+            num_updates % c.target_update_interval == 0,
+            polyak(state.target_params["critic"], params, c.tau),
+            state.target_params["critic"],
+        )
+        state = state.replace(
+            params={"critic": params},
+            target_params={"critic": target},
+            opt_state={"critic": opt_state},
+            num_updates=num_updates,
+        )
+        metrics = {"critic_loss": loss, "q_mean": aux["q"], "grad_norm": optax.global_norm(grads)}
+        return state, metrics

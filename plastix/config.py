@@ -1,0 +1,56 @@
+"""The run-level configuration shared by every agent."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from plastix.agents.base import ConfigError, require
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How long, on what, with how many seeds, and where the run is stored."""
+
+    env: str = "CartPole-v1"
+    """environment id: a gymnax id (jittable, compiled end to end) or ``gymnasium:ID``."""
+    steps: int = 100_000
+    """environment steps per seed (all parallel environments together)."""
+    replay_ratio: float = 1.0
+    """gradient updates per environment step, e.g. 0.25, 1, 16; exact on average over time."""
+    seeds: int = 1
+    """independent seeds, run as one vmapped program; seed k uses ``seed + k``."""
+    seed: int = 0
+    """first seed."""
+    num_envs: int = 1
+    """parallel environments per seed."""
+    eval_every: int = 5_000
+    """environment steps between evaluations with the greedy/deterministic policy."""
+    eval_episodes: int = 10
+    """episodes per evaluation (per seed)."""
+    log_every: int = 1_000
+    """environment steps between progress updates and loss logging."""
+    out: str | None = None
+    """run directory to write (config.json, metrics.parquet, summary.json); none: not stored."""
+    overwrite: bool = False
+    """replace an existing run directory at ``out``."""
+
+    def __post_init__(self):
+        require(self.steps >= 1, f"steps must be a positive number of environment steps, "
+                f"got {self.steps}")
+        require(self.replay_ratio > 0, f"replay_ratio must be > 0 (updates per environment "
+                f"step, e.g. 0.25, 1 or 16), got {self.replay_ratio}")
+        require(self.seeds >= 1, f"seeds must be >= 1, got {self.seeds}")
+        require(self.seed >= 0, f"seed must be >= 0, got {self.seed}")
+        require(self.num_envs >= 1, f"num_envs must be >= 1, got {self.num_envs}")
+        require(self.steps % self.num_envs == 0,
+                f"steps ({self.steps}) must be a multiple of num_envs ({self.num_envs})")
+        require(self.eval_every >= 1, f"eval_every must be >= 1, got {self.eval_every}")
+        require(self.eval_episodes >= 1, f"eval_episodes must be >= 1, got {self.eval_episodes}")
+        require(self.log_every >= 1, f"log_every must be >= 1, got {self.log_every}")
+
+    def replace(self, **changes) -> RunConfig:
+        return dataclasses.replace(self, **changes)
+
+
+__all__ = ["ConfigError", "RunConfig"]

@@ -1,0 +1,86 @@
+"""Environments: one protocol, adapters for gymnax and Gymnasium, and ``make_env``."""
+
+from __future__ import annotations
+
+import difflib
+
+import gymnasium as gym
+
+from plastix.envs.base import HostEnv, JaxEnv, TimeStep
+from plastix.envs.gymnasium_env import GymnaxAsGymnasium, GymnasiumEnv
+from plastix.envs.gymnax_env import ALIASES, GYMNAX_IDS, GymnaxEnv
+from plastix.envs.spaces import Box, Discrete, Space
+
+GYMNASIUM_PREFIX = "gymnasium:"
+
+__all__ = [
+    "Box",
+    "Discrete",
+    "EnvNotFoundError",
+    "GymnasiumEnv",
+    "GymnaxAsGymnasium",
+    "GymnaxEnv",
+    "HostEnv",
+    "JaxEnv",
+    "Space",
+    "TimeStep",
+    "env_choices",
+    "is_jittable",
+    "make_env",
+]
+
+
+class EnvNotFoundError(ValueError):
+    """An environment name that names no environment plastix can make."""
+
+
+def env_choices() -> list[str]:
+    """The jittable environment ids; any Gymnasium id works as ``gymnasium:ID``."""
+    return sorted(set(GYMNAX_IDS) | set(ALIASES))
+
+
+def check_env_name(name: str) -> None:
+    """Raises ``EnvNotFoundError`` naming the valid choices, without building anything."""
+    if name.startswith(GYMNASIUM_PREFIX):
+        gym_id = name[len(GYMNASIUM_PREFIX) :]
+        if gym_id not in gym.registry:
+            close = difflib.get_close_matches(gym_id, list(gym.registry), n=5)
+            hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            raise EnvNotFoundError(
+                f"unknown Gymnasium environment {gym_id!r}.{hint} Registered ids are listed by "
+                "`python -c 'import gymnasium; gymnasium.pprint_registry()'`."
+            )
+        return
+    if name not in GYMNAX_IDS and name not in ALIASES:
+        raise EnvNotFoundError(
+            f"unknown environment {name!r}. Valid choices: {', '.join(env_choices())}; "
+            f"or any Gymnasium id as '{GYMNASIUM_PREFIX}ID' (e.g. {GYMNASIUM_PREFIX}LunarLander-v3)."
+        )
+
+
+def make_env(env, num_envs: int = 1) -> JaxEnv | HostEnv:
+    """Builds an environment from a name, a ``gymnasium.Env`` or an existing plastix env.
+
+    Names of gymnax environments (``CartPole-v1``, ``Breakout-MinAtar`` or ``MinAtar-Breakout``,
+    ...) give a jittable ``GymnaxEnv``; ``gymnasium:ID`` gives a host-stepped ``GymnasiumEnv`` of
+    ``num_envs`` copies, and so does a ``gymnasium.Env`` instance.
+    """
+    if isinstance(env, str):
+        check_env_name(env)
+        if env.startswith(GYMNASIUM_PREFIX):
+            return GymnasiumEnv(env[len(GYMNASIUM_PREFIX) :], num_envs=num_envs)
+        return GymnaxEnv(env)
+    if isinstance(env, gym.Env):
+        return GymnasiumEnv(env, num_envs=num_envs)
+    if isinstance(env, GymnasiumEnv):
+        return env
+    if isinstance(env, JaxEnv):
+        return env
+    raise TypeError(
+        f"cannot make an environment from {type(env).__name__}: pass an id (str), a "
+        "gymnasium.Env, or an object with the plastix JaxEnv interface"
+    )
+
+
+def is_jittable(env) -> bool:
+    return isinstance(env, JaxEnv) and not isinstance(env, GymnasiumEnv)

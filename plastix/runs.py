@@ -1,0 +1,162 @@
+"""Run directories: one per run, written atomically, loadable into one table.
+
+A run directory holds
+
+- ``config.json``: the agent, its complete config, the run config and the plastix version:
+  enough to rerun it (``plastix rerun RUN`` or ``rerun(path)``);
+- ``metrics.parquet``: one long table with columns ``seed, step, metric, value``: per-episode
+  ``episode_return`` and ``episode_length``, ``eval_return`` (mean of the evaluation episodes) and
+  ``eval_return_std``, losses and other update metrics averaged over each logging interval,
+  ``updates`` (cumulative gradient updates) and ``steps_per_second``;
+- ``summary.json``: status, timings and final and best evaluation returns per seed;
+- ``params.msgpack``: the final parameters of every seed (for ``plastix.load_policy``).
+
+Every file is written to a temporary name in the same directory and renamed into place, so a
+reader never sees half a file and a crash never leaves a truncated one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.parquet"
+SUMMARY_FILE = "summary.json"
+PARAMS_FILE = "params.msgpack"
+METRIC_COLUMNS = ("seed", "step", "metric", "value")
+
+
+class RunExistsError(FileExistsError):
+    """The run directory exists and the user did not ask to overwrite it."""
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+
+def prepare_run_dir(out: str | os.PathLike, overwrite: bool) -> Path:
+    """Checks (before any work) that ``out`` may be written; clears it if ``overwrite``."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise RunExistsError(f"{path} exists and is not a directory")
+    if path.exists() and any(path.iterdir()):
+        if not overwrite:
+            raise RunExistsError(
+                f"run directory {path} already exists; choose another --out or pass --overwrite "
+                "to replace it"
+            )
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class MetricLog:
+    """Metric rows kept in memory and written to ``metrics.parquet`` atomically."""
+
+    def __init__(self):
+        self.seed: list[int] = []
+        self.step: list[int] = []
+        self.metric: list[str] = []
+        self.value: list[float] = []
+
+    def add(self, seed: int, step: int, metric: str, value: float) -> None:
+        self.seed.append(int(seed))
+        self.step.append(int(step))
+        self.metric.append(metric)
+        self.value.append(float(value))
+
+    def table(self) -> pa.Table:
+        return pa.table(
+            {
+                "seed": pa.array(self.seed, pa.int32()),
+                "step": pa.array(self.step, pa.int64()),
+                "metric": pa.array(self.metric, pa.string()),
+                "value": pa.array(self.value, pa.float64()),
+            }
+        )
+
+    def frame(self) -> pd.DataFrame:
+        return self.table().to_pandas()
+
+    def write(self, run_dir: Path) -> None:
+        sink = pa.BufferOutputStream()
+        pq.write_table(self.table(), sink, compression="zstd")
+        atomic_write_bytes(Path(run_dir) / METRICS_FILE, sink.getvalue().to_pybytes())
+
+
+def read_json(path: Path) -> dict:
+    with open(path) as f:
+        return json.load(f)
+
+
+def find_runs(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Path]:
+    """Run directories (those holding ``config.json``) at or below each path, sorted."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    found: set[Path] = set()
+    for p in map(Path, paths):
+        if not p.exists():
+            raise FileNotFoundError(f"no such run or folder: {p}")
+        if (p / CONFIG_FILE).exists():
+            found.add(p)
+        else:
+            found.update(c.parent for c in p.rglob(CONFIG_FILE))
+    if not found:
+        raise FileNotFoundError(f"no run directories (with {CONFIG_FILE}) under {list(paths)}")
+    return sorted(found)
+
+
+def load_runs(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> pd.DataFrame:
+    """Loads every run at or below ``paths`` into one long table.
+
+    Columns: ``run`` (the directory), ``agent``, ``env``, ``replay_ratio``, ``seed``, ``step``,
+    ``metric``, ``value``. Pivot it for wide views, e.g.
+    ``df[df.metric == "eval_return"].pivot_table(index="step", columns="seed", values="value")``.
+    """
+    frames = []
+    for run_dir in find_runs(paths):
+        config = read_json(run_dir / CONFIG_FILE)
+        metrics_path = run_dir / METRICS_FILE
+        if metrics_path.exists():
+            frame = pq.read_table(metrics_path).to_pandas()
+        else:
+            frame = pd.DataFrame({c: [] for c in METRIC_COLUMNS})
+        frame.insert(0, "run", str(run_dir))
+        frame.insert(1, "agent", config["agent"])
+        frame.insert(2, "env", config["run"]["env"])
+        frame.insert(3, "replay_ratio", float(config["run"]["replay_ratio"]))
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def load_summary(run_dir: str | os.PathLike) -> dict:
+    return read_json(Path(run_dir) / SUMMARY_FILE)
+
+
+def load_config(run_dir: str | os.PathLike) -> dict:
+    return read_json(Path(run_dir) / CONFIG_FILE)
