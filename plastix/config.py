@@ -36,15 +36,22 @@ class RunConfig:
     """replace an existing run directory at ``out``."""
 
     def __post_init__(self):
-        require(self.steps >= 1, f"steps must be a positive number of environment steps, "
-                f"got {self.steps}")
-        require(self.replay_ratio > 0, f"replay_ratio must be > 0 (updates per environment "
-                f"step, e.g. 0.25, 1 or 16), got {self.replay_ratio}")
+        require(
+            self.steps >= 1,
+            f"steps must be a positive number of environment steps, got {self.steps}",
+        )
+        require(
+            self.replay_ratio > 0,
+            f"replay_ratio must be > 0 (updates per environment "
+            f"step, e.g. 0.25, 1 or 16), got {self.replay_ratio}",
+        )
         require(self.seeds >= 1, f"seeds must be >= 1, got {self.seeds}")
         require(self.seed >= 0, f"seed must be >= 0, got {self.seed}")
         require(self.num_envs >= 1, f"num_envs must be >= 1, got {self.num_envs}")
-        require(self.steps % self.num_envs == 0,
-                f"steps ({self.steps}) must be a multiple of num_envs ({self.num_envs})")
+        require(
+            self.steps % self.num_envs == 0,
+            f"steps ({self.steps}) must be a multiple of num_envs ({self.num_envs})",
+        )
         require(self.eval_every >= 1, f"eval_every must be >= 1, got {self.eval_every}")
         require(self.eval_episodes >= 1, f"eval_episodes must be >= 1, got {self.eval_episodes}")
         require(self.log_every >= 1, f"log_every must be >= 1, got {self.log_every}")

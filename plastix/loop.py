@@ -64,8 +64,9 @@ class Learner:
         c = agent.config
         # Sampling needs n_step stored rows; updates start once both conditions hold.
         self.update_start = max(c.learning_starts, c.n_step * run.num_envs)
-        self.capacity = max(c.n_step, min(math.ceil(c.buffer_size / run.num_envs),
-                                          self.total_iterations))
+        self.capacity = max(
+            c.n_step, min(math.ceil(c.buffer_size / run.num_envs), self.total_iterations)
+        )
         self.metric_names = self._metric_names()
 
     # INIT
@@ -95,8 +96,11 @@ class Learner:
         )
 
     def _metric_names(self) -> tuple[str, ...]:
-        state = jax.eval_shape(self.init, jax.random.key(0),
-                               jnp.zeros((self.num_envs,) + self.env.observation_space.shape))
+        state = jax.eval_shape(
+            self.init,
+            jax.random.key(0),
+            jnp.zeros((self.num_envs,) + self.env.observation_space.shape),
+        )
         batch = jax.eval_shape(self.sample, state.buffer, jax.random.key(0))
         _, metrics = jax.eval_shape(self.agent.update, state.agent, batch, jax.random.key(0))
         return tuple(sorted(metrics))

@@ -33,9 +33,12 @@ class ConvEncoder(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        for i, (c, k, s) in enumerate(zip(self.channels, self.kernel_sizes, self.strides)):
-            x = nn.Conv(c, (k, k), (s, s), padding="VALID", kernel_init=default_init(),
-                        name=f"conv_{i}")(x)
+        for i, (c, k, s) in enumerate(
+            zip(self.channels, self.kernel_sizes, self.strides, strict=True)
+        ):
+            x = nn.Conv(
+                c, (k, k), (s, s), padding="VALID", kernel_init=default_init(), name=f"conv_{i}"
+            )(x)
             if self.layer_norm:
                 x = nn.LayerNorm(name=f"norm_{i}")(x)
             x = nn.relu(x)
@@ -76,8 +79,13 @@ def body(spec: NetSpec, obs: jax.Array, extra: jax.Array | None = None) -> jax.A
     scope so their parameter paths are ``encoder/...`` and ``torso/...``."""
     x = obs
     if spec.conv_channels:
-        x = ConvEncoder(spec.conv_channels, spec.conv_kernel_sizes, spec.conv_strides,
-                        spec.layer_norm, name="encoder")(x)
+        x = ConvEncoder(
+            spec.conv_channels,
+            spec.conv_kernel_sizes,
+            spec.conv_strides,
+            spec.layer_norm,
+            name="encoder",
+        )(x)
     if extra is not None:
         x = jnp.concatenate([x, extra], axis=-1)
     return MLPTorso(spec.hidden_sizes, spec.layer_norm, name="torso")(x)

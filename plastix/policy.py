@@ -38,12 +38,15 @@ def load_policy(run_dir: str | Path) -> Policy:
     from plastix.agents import get_agent
 
     env = make_env(run_config.env)
-    agent = get_agent(agent_name)(agent_config, env.observation_space, env.action_space,
-                                  run_config.steps)
+    agent = get_agent(agent_name)(
+        agent_config, env.observation_space, env.action_space, run_config.steps
+    )
     keys = jnp.stack([jax.random.key(s) for s in range(run_config.seeds)])
-    template = jax.eval_shape(jax.vmap(agent.init), keys)
+    # Only the parameters are stored; the rest of the state (optimizer, targets) is not needed
+    # to act and stays zeros.
+    template = jax.tree.map(
+        lambda s: np.zeros(s.shape, s.dtype), jax.eval_shape(jax.vmap(agent.init), keys)
+    )
     raw = (Path(run_dir) / runs.PARAMS_FILE).read_bytes()
-    params = flax.serialization.from_bytes(
-        jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), template.params), raw)
-    state = template.replace(params=params)
+    state = template.replace(params=flax.serialization.from_bytes(template.params, raw))
     return Policy(agent, state)

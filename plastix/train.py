@@ -112,13 +112,26 @@ def train(
         config = agent_config_from_kwargs(agent_cls, agent_options)
     elif agent_options:
         config = config.replace(**agent_options)
-    env_name = env if isinstance(env, str) else f"custom:{getattr(env, 'spec', None) or env!r}"
+    env_name = env if isinstance(env, str) else f"custom:{_env_label(env)}"
     run_config = RunConfig(
-        env=env_name, steps=steps, replay_ratio=replay_ratio, seeds=seeds, seed=seed,
-        num_envs=num_envs, eval_every=eval_every, eval_episodes=eval_episodes,
-        log_every=log_every, out=None if out is None else str(out), overwrite=overwrite,
+        env=env_name,
+        steps=steps,
+        replay_ratio=replay_ratio,
+        seeds=seeds,
+        seed=seed,
+        num_envs=num_envs,
+        eval_every=eval_every,
+        eval_episodes=eval_episodes,
+        log_every=log_every,
+        out=None if out is None else str(out),
+        overwrite=overwrite,
     )
     return run_training(agent, config, run_config, env=env, progress=progress)
+
+
+def _env_label(env) -> str:
+    spec = getattr(env, "spec", None)
+    return getattr(spec, "id", None) or getattr(env, "name", None) or type(env).__name__
 
 
 def run_training(
@@ -132,8 +145,9 @@ def run_training(
     console = console or Console(stderr=True)
     agent_cls = get_agent(agent_name)
     if not isinstance(agent_config, agent_cls.Config):
-        raise ConfigError(f"{agent_name} needs a {agent_cls.Config.__name__}, "
-                          f"got {type(agent_config).__name__}")
+        raise ConfigError(
+            f"{agent_name} needs a {agent_cls.Config.__name__}, got {type(agent_config).__name__}"
+        )
     env = run.env if env is None else env
     if isinstance(env, str):
         check_env_name(env)
@@ -193,8 +207,13 @@ class Driver:
         recent: list[list[float]] = [[] for _ in seeds]
         last_eval: list[float | None] = [None for _ in seeds]
         best_eval: list[float | None] = [None for _ in seeds]
-        summary: dict[str, Any] = {"status": "compiling", "agent": config_record["agent"],
-                                   "env": run.env, "seeds": seeds, "steps": run.steps}
+        summary: dict[str, Any] = {
+            "status": "compiling",
+            "agent": config_record["agent"],
+            "env": run.env,
+            "seeds": seeds,
+            "steps": run.steps,
+        }
         if run_dir is not None:
             runs.atomic_write_json(run_dir / runs.SUMMARY_FILE, summary)
 
@@ -202,8 +221,13 @@ class Driver:
         with console.status("compiling ...", spinner="dots") if show_progress else _null():
             compile_seconds = self.setup()
         progress = _make_progress(console) if show_progress else None
-        task = progress.add_task(f"{config_record['agent']} {run.env}", total=run.steps,
-                                 sps="-", ret="-", eval="-") if progress else None
+        task = (
+            progress.add_task(
+                f"{config_record['agent']} {run.env}", total=run.steps, sps="-", ret="-", eval="-"
+            )
+            if progress
+            else None
+        )
         train_seconds = 0.0
         last_write = time.perf_counter()
         done_iters = 0
@@ -250,9 +274,13 @@ class Driver:
                         last_eval[k] = mean
                         best_eval[k] = mean if best_eval[k] is None else max(best_eval[k], mean)
                 if progress:
-                    progress.update(task, completed=step, sps=f"{sps * len(seeds):,.0f}",
-                                    ret=_fmt_mean([np.mean(r) for r in recent if r]),
-                                    eval=_fmt_mean([e for e in last_eval if e is not None]))
+                    progress.update(
+                        task,
+                        completed=step,
+                        sps=f"{sps * len(seeds):,.0f}",
+                        ret=_fmt_mean([np.mean(r) for r in recent if r]),
+                        eval=_fmt_mean([e for e in last_eval if e is not None]),
+                    )
                 if run_dir is not None and time.perf_counter() - last_write > 10.0:
                     log.write(run_dir)
                     last_write = time.perf_counter()
@@ -264,26 +292,35 @@ class Driver:
             if progress:
                 progress.stop()
             steps_done = done_iters * run.num_envs
-            summary.update({
-                "status": status,
-                "steps_done": steps_done,
-                "wall_seconds": time.perf_counter() - wall_start,
-                "compile_seconds": compile_seconds,
-                "train_seconds": train_seconds,
-                "steps_per_second_per_seed": steps_done / max(train_seconds, 1e-9),
-                "steps_per_second": steps_done * len(seeds) / max(train_seconds, 1e-9),
-                "per_seed": [
-                    {"seed": s, "final_eval_return": last_eval[k], "best_eval_return": best_eval[k],
-                     "recent_episode_return": float(np.mean(recent[k])) if recent[k] else None}
-                    for k, s in enumerate(seeds)
-                ],
-            })
+            summary.update(
+                {
+                    "status": status,
+                    "steps_done": steps_done,
+                    "wall_seconds": time.perf_counter() - wall_start,
+                    "compile_seconds": compile_seconds,
+                    "train_seconds": train_seconds,
+                    "steps_per_second_per_seed": steps_done / max(train_seconds, 1e-9),
+                    "steps_per_second": steps_done * len(seeds) / max(train_seconds, 1e-9),
+                    "per_seed": [
+                        {
+                            "seed": s,
+                            "final_eval_return": last_eval[k],
+                            "best_eval_return": best_eval[k],
+                            "recent_episode_return": float(np.mean(recent[k]))
+                            if recent[k]
+                            else None,
+                        }
+                        for k, s in enumerate(seeds)
+                    ],
+                }
+            )
             finals = [e for e in last_eval if e is not None]
             summary["final_eval_return_mean"] = float(np.mean(finals)) if finals else None
             if run_dir is not None:
                 log.write(run_dir)
-                runs.atomic_write_bytes(run_dir / runs.PARAMS_FILE,
-                                        flax.serialization.to_bytes(self.state.agent.params))
+                runs.atomic_write_bytes(
+                    run_dir / runs.PARAMS_FILE, flax.serialization.to_bytes(self.state.agent.params)
+                )
                 runs.atomic_write_json(run_dir / runs.SUMMARY_FILE, summary)
         if show_progress:
             console.print(seed_table(summary))
@@ -294,7 +331,7 @@ class Driver:
         returns = np.asarray(outputs.episode_return)
         lengths = np.asarray(outputs.episode_length)
         e = self.learner.num_envs
-        for k, t, i in zip(*np.nonzero(done)):
+        for k, t, i in zip(*np.nonzero(done), strict=True):
             step = first_step + (t + 1) * e
             log.add(self.seed_ids[k], step, "episode_return", returns[k, t, i])
             log.add(self.seed_ids[k], step, "episode_length", lengths[k, t, i])
@@ -341,7 +378,7 @@ class HostDriver(Driver):
     def _make(self, copies: int) -> GymnasiumEnv:
         spec = self.env_spec
         if isinstance(spec, str) and spec.startswith(GYMNASIUM_PREFIX):
-            spec = spec[len(GYMNASIUM_PREFIX):]
+            spec = spec[len(GYMNASIUM_PREFIX) :]
         if isinstance(spec, GymnasiumEnv):
             raise ConfigError("pass a Gymnasium id or gymnasium.Env, not a built GymnasiumEnv")
         return GymnasiumEnv(spec, num_envs=copies)
@@ -365,8 +402,9 @@ class HostDriver(Driver):
 
         self._act = jax.jit(jax.vmap(act), donate_argnums=0)
         self._learn = jax.jit(jax.vmap(learner.learn), donate_argnums=0)
-        self._deterministic = jax.jit(jax.vmap(
-            lambda a, o: learner.agent.act(a, o, jax.random.key(0), run.steps, True)))
+        self._deterministic = jax.jit(
+            jax.vmap(lambda a, o: learner.agent.act(a, o, jax.random.key(0), run.steps, True))
+        )
         self.eval_env = None
         return time.perf_counter() - start
 
@@ -398,8 +436,9 @@ class HostDriver(Driver):
         returns = np.zeros(run.seeds * n)
         finished = np.zeros(run.seeds * n, bool)
         while not finished.all():
-            action = self._deterministic(self.state.agent,
-                                         obs.reshape((run.seeds, n) + obs.shape[1:]))
+            action = self._deterministic(
+                self.state.agent, obs.reshape((run.seeds, n) + obs.shape[1:])
+            )
             ts = self.eval_env.step(np.asarray(action).reshape((-1,) + np.shape(action)[2:]))
             returns += np.where(finished, 0.0, ts.reward)
             finished |= ts.terminated | ts.truncated
@@ -408,14 +447,20 @@ class HostDriver(Driver):
 
 
 def seed_table(summary: dict) -> Table:
-    table = Table(title=f"{summary['agent']} on {summary['env']}: {summary['status']}, "
-                        f"{summary.get('steps_per_second', 0):,.0f} steps/s "
-                        f"(compile {summary.get('compile_seconds', 0):.1f}s)")
+    table = Table(
+        title=f"{summary['agent']} on {summary['env']}: {summary['status']}, "
+        f"{summary.get('steps_per_second', 0):,.0f} steps/s "
+        f"(compile {summary.get('compile_seconds', 0):.1f}s)"
+    )
     for column in ("seed", "final eval return", "best eval return", "last 10 episodes"):
         table.add_column(column, justify="right")
     for entry in summary.get("per_seed", []):
-        table.add_row(str(entry["seed"]), _fmt(entry["final_eval_return"]),
-                      _fmt(entry["best_eval_return"]), _fmt(entry["recent_episode_return"]))
+        table.add_row(
+            str(entry["seed"]),
+            _fmt(entry["final_eval_return"]),
+            _fmt(entry["best_eval_return"]),
+            _fmt(entry["recent_episode_return"]),
+        )
     return table
 
 
@@ -462,17 +507,26 @@ def configs_from_record(record: dict) -> tuple[str, OffPolicyConfig, RunConfig]:
         return cls(**kwargs)
 
     agent_cls = get_agent(record["agent"])
-    return record["agent"], build(agent_cls.Config, record["agent_config"]), build(
-        RunConfig, record["run"])
+    return (
+        record["agent"],
+        build(agent_cls.Config, record["agent_config"]),
+        build(RunConfig, record["run"]),
+    )
 
 
-def rerun(run_dir: str | Path, out: str | Path | None = None, overwrite: bool = False,
-          progress: bool = True) -> TrainResult:
+def rerun(
+    run_dir: str | Path,
+    out: str | Path | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> TrainResult:
     """Runs again the run stored in ``run_dir`` (same agent, config, environment and seeds)."""
     record = runs.load_config(run_dir)
     agent, agent_config, run_config = configs_from_record(record)
     if run_config.env.startswith("custom:"):
-        raise ConfigError(f"{run_dir} was trained on a custom environment object, which a "
-                          "config file cannot rebuild; call plastix.train with that env")
+        raise ConfigError(
+            f"{run_dir} was trained on a custom environment object, which a "
+            "config file cannot rebuild; call plastix.train with that env"
+        )
     run_config = run_config.replace(out=None if out is None else str(out), overwrite=overwrite)
     return run_training(agent, agent_config, run_config, progress=progress)

@@ -81,16 +81,23 @@ class OffPolicyConfig:
         require(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}")
         require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         require(self.buffer_size >= 1, f"buffer_size must be >= 1, got {self.buffer_size}")
-        require(self.learning_starts >= 0,
-                f"learning_starts must be >= 0, got {self.learning_starts}")
+        require(
+            self.learning_starts >= 0, f"learning_starts must be >= 0, got {self.learning_starts}"
+        )
         require(0.0 <= self.gamma <= 1.0, f"gamma must be in [0, 1], got {self.gamma}")
         require(self.n_step >= 1, f"n_step must be >= 1, got {self.n_step}")
-        require(len(self.hidden_sizes) >= 1 and all(h >= 1 for h in self.hidden_sizes),
-                f"hidden_sizes must be one or more positive sizes, got {self.hidden_sizes}")
-        require(self.encoder in ("auto", "mlp", "cnn"),
-                f"encoder must be one of auto, mlp, cnn; got {self.encoder!r}")
-        require(len(self.conv_channels) == len(self.conv_kernel_sizes) == len(self.conv_strides),
-                "conv_channels, conv_kernel_sizes and conv_strides must have the same length")
+        require(
+            len(self.hidden_sizes) >= 1 and all(h >= 1 for h in self.hidden_sizes),
+            f"hidden_sizes must be one or more positive sizes, got {self.hidden_sizes}",
+        )
+        require(
+            self.encoder in ("auto", "mlp", "cnn"),
+            f"encoder must be one of auto, mlp, cnn; got {self.encoder!r}",
+        )
+        require(
+            len(self.conv_channels) == len(self.conv_kernel_sizes) == len(self.conv_strides),
+            "conv_channels, conv_kernel_sizes and conv_strides must have the same length",
+        )
         require(self.max_grad_norm > 0, f"max_grad_norm must be > 0, got {self.max_grad_norm}")
 
     def replace(self, **changes):
@@ -104,9 +111,13 @@ class OffPolicyConfig:
                 f"encoder='cnn' needs (H, W, C) observations, got shape {obs_space.shape}"
             )
         if use_cnn:
-            return NetSpec(tuple(self.hidden_sizes), tuple(self.conv_channels),
-                           tuple(self.conv_kernel_sizes), tuple(self.conv_strides),
-                           self.layer_norm)
+            return NetSpec(
+                tuple(self.hidden_sizes),
+                tuple(self.conv_channels),
+                tuple(self.conv_kernel_sizes),
+                tuple(self.conv_strides),
+                self.layer_norm,
+            )
         return NetSpec(tuple(self.hidden_sizes), layer_norm=self.layer_norm)
 
     def optimizer(self) -> optax.GradientTransformation:

@@ -55,8 +55,10 @@ class DQNConfig(OffPolicyConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        require(self.target_update_interval >= 1,
-                f"target_update_interval must be >= 1, got {self.target_update_interval}")
+        require(
+            self.target_update_interval >= 1,
+            f"target_update_interval must be >= 1, got {self.target_update_interval}",
+        )
         require(0.0 < self.tau <= 1.0, f"tau must be in (0, 1], got {self.tau}")
         for name in ("epsilon_start", "epsilon_end", "eval_epsilon", "exploration_fraction"):
             value = getattr(self, name)
@@ -78,8 +80,8 @@ class DQN(Agent):
         super().check_spaces(observation_space, action_space)
         if not isinstance(action_space, Discrete):
             raise ConfigError(
-                f"dqn needs a discrete action space, this environment's is {action_space.describe()}"
-                " (continuous); use sac"
+                "dqn needs a discrete action space, this environment's is "
+                f"{action_space.describe()} (continuous); use sac"
             )
 
     def init(self, key: jax.Array) -> AgentState:
@@ -143,5 +145,5 @@ class DQN(Agent):
             opt_state={"critic": opt_state},
             num_updates=num_updates,
         )
-        metrics = {"critic_loss": loss, "q_mean": aux["q"], "grad_norm": optax.global_norm(grads)}
+        metrics = {"critic_loss": loss, "q_mean": aux["q"], "grad_norm": optax.tree.norm(grads)}
         return state, metrics

@@ -43,8 +43,10 @@ class SACConfig(OffPolicyConfig):
     def __post_init__(self):
         super().__post_init__()
         require(0.0 < self.tau <= 1.0, f"tau must be in (0, 1], got {self.tau}")
-        require(self.initial_temperature > 0,
-                f"initial_temperature must be > 0, got {self.initial_temperature}")
+        require(
+            self.initial_temperature > 0,
+            f"initial_temperature must be > 0, got {self.initial_temperature}",
+        )
         require(self.log_std_min < self.log_std_max, "log_std_min must be below log_std_max")
 
 
@@ -189,6 +191,6 @@ class SAC(Agent):
             "q_mean": q_mean,
             "temperature": alpha,
             "entropy": -log_prob.mean(),
-            "grad_norm": optax.global_norm(critic_grads),
+            "grad_norm": optax.tree.norm(critic_grads),
         }
         return state, metrics

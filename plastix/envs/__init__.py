@@ -7,7 +7,7 @@ import difflib
 import gymnasium as gym
 
 from plastix.envs.base import HostEnv, JaxEnv, TimeStep
-from plastix.envs.gymnasium_env import GymnaxAsGymnasium, GymnasiumEnv
+from plastix.envs.gymnasium_env import GymnasiumEnv, GymnaxAsGymnasium
 from plastix.envs.gymnax_env import ALIASES, GYMNAX_IDS, GymnaxEnv
 from plastix.envs.spaces import Box, Discrete, Space
 
@@ -54,7 +54,8 @@ def check_env_name(name: str) -> None:
     if name not in GYMNAX_IDS and name not in ALIASES:
         raise EnvNotFoundError(
             f"unknown environment {name!r}. Valid choices: {', '.join(env_choices())}; "
-            f"or any Gymnasium id as '{GYMNASIUM_PREFIX}ID' (e.g. {GYMNASIUM_PREFIX}LunarLander-v3)."
+            f"or any Gymnasium id as '{GYMNASIUM_PREFIX}ID' "
+            f"(e.g. {GYMNASIUM_PREFIX}LunarLander-v3)."
         )
 
 

@@ -70,8 +70,11 @@ class GymnasiumEnv:
 
     def reset(self, seed: int | list[int]) -> np.ndarray:
         """Resets every copy; copy ``i`` gets ``seed + i``, or ``seed[i]`` for a list."""
-        seeds = list(seed) if isinstance(seed, (list, tuple)) else [seed + i for i in range(
-            self.num_envs)]
+        seeds = (
+            list(seed)
+            if isinstance(seed, (list, tuple))
+            else [seed + i for i in range(self.num_envs)]
+        )
         obs, _ = self.vector_env.reset(seed=seeds)
         return np.asarray(obs, np.float32)
 

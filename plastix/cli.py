@@ -1,0 +1,196 @@
+"""The ``plastix`` command line.
+
+``plastix train AGENT [options]`` takes its options from the run and agent config dataclasses
+(``RunConfig`` and ``DQNConfig`` / ``SACConfig``): every field is a flag, its docstring the help.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from typing import Annotated
+
+import tyro
+from rich.console import Console
+from rich.table import Table
+
+from plastix.agents import AGENTS, ConfigError, UnknownAgentError, get_agent
+from plastix.config import RunConfig
+from plastix.envs import EnvNotFoundError, check_env_name, env_choices
+
+USAGE = """\
+usage: plastix COMMAND [options]
+
+plastix: plasticity loss and its cures in deep RL, on JAX.
+
+commands:
+  train AGENT [options]   train an agent (many seeds at once) and store the run
+                          agents: {agents}
+                          e.g. plastix train dqn --env CartPole-v1 --steps 100000 \\
+                                 --replay-ratio 1 --seeds 5 --out runs/x
+                          all options of an agent: plastix train AGENT --help
+  rerun RUN [--out DIR] [--overwrite]
+                          run again a stored run from its config.json
+  ls PATH...              list the runs at or below PATH with their results
+  envs                    list the environments
+
+environments: jittable gymnax ids (see `plastix envs`), or any Gymnasium id as gymnasium:ID.
+Python: plastix.train("dqn", env="CartPole-v1", steps=100_000, seeds=5, out="runs/x").
+"""
+
+
+def fail(message: str, code: int = 2) -> int:
+    Console(stderr=True).print(
+        f"[bold red]plastix: error:[/] {message}", highlight=False, soft_wrap=True
+    )
+    return code
+
+
+def train_args_type(agent_name: str):
+    """``TrainArgs`` for one agent: run and agent fields flattened into one set of flags."""
+    agent_cls = get_agent(agent_name)
+    return dataclasses.make_dataclass(
+        f"Train{agent_cls.__name__}",
+        [
+            (
+                "run",
+                Annotated[RunConfig, tyro.conf.OmitArgPrefixes],
+                field(default_factory=RunConfig),
+            ),
+            (
+                "agent",
+                Annotated[agent_cls.Config, tyro.conf.OmitArgPrefixes],
+                field(default_factory=agent_cls.Config),
+            ),
+            ("progress", bool, field(default=True)),
+        ],
+        frozen=True,
+    )
+
+
+def cmd_train(argv: list[str]) -> int:
+    from plastix.train import TrainingDiverged, run_training
+
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE.format(agents=", ".join(sorted(AGENTS))))
+        return 0
+    name, rest = argv[0], argv[1:]
+    try:
+        get_agent(name)
+    except UnknownAgentError as e:
+        return fail(str(e))
+    try:
+        args = tyro.cli(
+            train_args_type(name),
+            args=rest,
+            prog=f"plastix train {name}",
+            description=get_agent(name).Config.__doc__,
+        )
+    except ConfigError as e:
+        return fail(str(e))
+    try:
+        check_env_name(args.run.env)
+        result = run_training(name, args.agent, args.run, progress=args.progress)
+    except (EnvNotFoundError, ConfigError, FileExistsError) as e:
+        return fail(str(e))
+    except TrainingDiverged as e:
+        return fail(str(e), code=1)
+    if result.run_dir is not None:
+        Console(stderr=True).print(f"run stored in [bold]{result.run_dir}[/]")
+    return 0
+
+
+def cmd_rerun(argv: list[str]) -> int:
+    from plastix.train import TrainingDiverged, rerun
+
+    @dataclass(frozen=True)
+    class RerunArgs:
+        run: tyro.conf.Positional[str]
+        """run directory holding config.json."""
+        out: str | None = None
+        """where to store the new run (default: not stored)."""
+        overwrite: bool = False
+        """replace an existing directory at --out."""
+
+    args = tyro.cli(RerunArgs, args=argv, prog="plastix rerun")
+    try:
+        rerun(args.run, out=args.out, overwrite=args.overwrite)
+    except (FileNotFoundError, FileExistsError, ConfigError, EnvNotFoundError) as e:
+        return fail(str(e))
+    except TrainingDiverged as e:
+        return fail(str(e), code=1)
+    return 0
+
+
+def cmd_ls(argv: list[str]) -> int:
+    from plastix import runs
+
+    if not argv:
+        return fail("ls needs one or more run directories or folders of runs")
+    try:
+        found = runs.find_runs(argv)
+    except FileNotFoundError as e:
+        return fail(str(e))
+    table = Table()
+    for column in (
+        "run",
+        "agent",
+        "env",
+        "replay ratio",
+        "seeds",
+        "steps",
+        "status",
+        "final eval (mean)",
+        "steps/s",
+    ):
+        table.add_column(column, overflow="fold")
+    for run_dir in found:
+        config = runs.load_config(run_dir)
+        try:
+            summary = runs.load_summary(run_dir)
+        except FileNotFoundError:
+            summary = {}
+        final = summary.get("final_eval_return_mean")
+        table.add_row(
+            str(run_dir),
+            config["agent"],
+            config["run"]["env"],
+            str(config["run"]["replay_ratio"]),
+            str(config["run"]["seeds"]),
+            f"{summary.get('steps_done', 0):,}",
+            summary.get("status", "?"),
+            "-" if final is None else f"{final:.1f}",
+            f"{summary.get('steps_per_second', 0):,.0f}",
+        )
+    console = Console()
+    if not console.is_terminal:  # piped: do not squeeze the table into 80 columns
+        console = Console(width=200)
+    console.print(table)
+    return 0
+
+
+def cmd_envs(argv: list[str]) -> int:
+    print("jittable (gymnax) environments:")
+    for name in env_choices():
+        print(f"  {name}")
+    print("any Gymnasium id, stepped on the host: gymnasium:ID (e.g. gymnasium:LunarLander-v3)")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "rerun": cmd_rerun, "ls": cmd_ls, "envs": cmd_envs}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE.format(agents=", ".join(sorted(AGENTS))))
+        return 0
+    command = argv[0]
+    if command not in COMMANDS:
+        return fail(f"unknown command {command!r}. Valid choices: {', '.join(COMMANDS)}")
+    return COMMANDS[command](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
