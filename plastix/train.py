@@ -9,6 +9,7 @@ checks the losses for NaN and writes the run directory.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
@@ -33,6 +34,10 @@ from plastix.envs import GYMNASIUM_PREFIX, GymnasiumEnv, check_env_name, is_jitt
 from plastix.loop import Learner, LoopState, StepOutput
 
 __version__ = "0.1.0"
+
+
+# An evaluation episode of an environment without a time limit is cut here.
+MAX_HOST_EVAL_STEPS = 100_000
 
 
 class TrainingDiverged(RuntimeError):
@@ -218,7 +223,8 @@ class Driver:
             runs.atomic_write_json(run_dir / runs.SUMMARY_FILE, summary)
 
         wall_start = time.perf_counter()
-        with console.status("compiling ...", spinner="dots") if show_progress else _null():
+        compiling = console.status("compiling ...") if show_progress else contextlib.nullcontext()
+        with compiling:
             compile_seconds = self.setup()
         progress = _make_progress(console) if show_progress else None
         task = (
@@ -403,7 +409,7 @@ class HostDriver(Driver):
         self._act = jax.jit(jax.vmap(act), donate_argnums=0)
         self._learn = jax.jit(jax.vmap(learner.learn), donate_argnums=0)
         self._deterministic = jax.jit(
-            jax.vmap(lambda a, o: learner.agent.act(a, o, jax.random.key(0), run.steps, True))
+            jax.vmap(lambda a, o, k: learner.agent.act(a, o, k, run.steps, True))
         )
         self.eval_env = None
         return time.perf_counter() - start
@@ -435,14 +441,17 @@ class HostDriver(Driver):
         obs = self.eval_env.reset(self.env_seeds(10_000_000 * (index + 1), n))
         returns = np.zeros(run.seeds * n)
         finished = np.zeros(run.seeds * n, bool)
-        while not finished.all():
-            action = self._deterministic(
-                self.state.agent, obs.reshape((run.seeds, n) + obs.shape[1:])
-            )
+        keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, 1), index))(self.keys)
+        for _ in range(MAX_HOST_EVAL_STEPS):
+            keys, act_keys = jax.vmap(jax.random.split, out_axes=1)(keys)
+            batched = obs.reshape((run.seeds, n) + obs.shape[1:])
+            action = self._deterministic(self.state.agent, batched, act_keys)
             ts = self.eval_env.step(np.asarray(action).reshape((-1,) + np.shape(action)[2:]))
             returns += np.where(finished, 0.0, ts.reward)
             finished |= ts.terminated | ts.truncated
             obs = ts.obs
+            if finished.all():
+                break
         return returns.reshape(run.seeds, n)
 
 
@@ -485,14 +494,6 @@ def _make_progress(console: Console) -> Progress:
         console=console,
         refresh_per_second=4,
     )
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def configs_from_record(record: dict) -> tuple[str, OffPolicyConfig, RunConfig]:
