@@ -294,6 +294,11 @@ class Driver:
         except KeyboardInterrupt:
             status = "interrupted"
             raise
+        except TrainingDiverged:
+            raise
+        except Exception:
+            status = "failed"
+            raise
         finally:
             if progress:
                 progress.stop()
