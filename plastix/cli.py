@@ -18,6 +18,7 @@ from rich.table import Table
 from plastix.agents import AGENTS, ConfigError, UnknownAgentError, get_agent
 from plastix.config import RunConfig
 from plastix.envs import EnvNotFoundError, check_env_name, env_choices
+from plastix.plasticity.diagnostics import DiagnosticsConfig
 
 USAGE = """\
 usage: plastix COMMAND [options]
@@ -63,6 +64,7 @@ def train_args_type(agent_name: str):
                 Annotated[agent_cls.Config, tyro.conf.OmitArgPrefixes],
                 field(default_factory=agent_cls.Config),
             ),
+            ("diagnostics", DiagnosticsConfig, field(default_factory=DiagnosticsConfig)),
             ("progress", bool, field(default=True)),
         ],
         frozen=True,
@@ -91,7 +93,9 @@ def cmd_train(argv: list[str]) -> int:
         return fail(str(e))
     try:
         check_env_name(args.run.env)
-        result = run_training(name, args.agent, args.run, progress=args.progress)
+        result = run_training(
+            name, args.agent, args.run, progress=args.progress, diagnostics=args.diagnostics
+        )
     except (EnvNotFoundError, ConfigError, FileExistsError) as e:
         return fail(str(e))
     except TrainingDiverged as e:

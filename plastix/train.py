@@ -32,6 +32,7 @@ from plastix.agents.base import Agent, ConfigError, OffPolicyConfig
 from plastix.config import RunConfig
 from plastix.envs import GYMNASIUM_PREFIX, GymnasiumEnv, check_env_name, is_jittable, make_env
 from plastix.loop import Learner, LoopState, StepOutput
+from plastix.plasticity.diagnostics import DiagnosticsConfig, diagnose
 
 __version__ = "0.1.0"
 
@@ -103,6 +104,7 @@ def train(
     overwrite: bool = False,
     progress: bool = True,
     config: OffPolicyConfig | None = None,
+    diagnostics: DiagnosticsConfig | None = None,
     **agent_options,
 ) -> TrainResult:
     """Trains ``agent`` on ``env`` with ``seeds`` seeds at once; the Python face of
@@ -110,7 +112,9 @@ def train(
 
     ``env`` is an id (``"CartPole-v1"``, ``"MinAtar-Breakout"``, ``"gymnasium:LunarLander-v3"``)
     or a ``gymnasium.Env``. Agent hyperparameters are keyword arguments
-    (``learning_rate=1e-3, n_step=3``) or a whole ``config`` (``DQNConfig(...)``).
+    (``learning_rate=1e-3, n_step=3``) or a whole ``config`` (``DQNConfig(...)``);
+    ``diagnostics`` sets when plasticity diagnostics are logged (``DiagnosticsConfig(every=0)``
+    turns them off).
     """
     agent_cls = get_agent(agent)
     if config is None:
@@ -131,7 +135,9 @@ def train(
         out=None if out is None else str(out),
         overwrite=overwrite,
     )
-    return run_training(agent, config, run_config, env=env, progress=progress)
+    return run_training(
+        agent, config, run_config, env=env, progress=progress, diagnostics=diagnostics
+    )
 
 
 def _env_label(env) -> str:
@@ -146,8 +152,10 @@ def run_training(
     env: Any = None,
     progress: bool = True,
     console: Console | None = None,
+    diagnostics: DiagnosticsConfig | None = None,
 ) -> TrainResult:
     console = console or Console(stderr=True)
+    diagnostics = DiagnosticsConfig() if diagnostics is None else diagnostics
     agent_cls = get_agent(agent_name)
     if not isinstance(agent_config, agent_cls.Config):
         raise ConfigError(
@@ -169,6 +177,7 @@ def run_training(
         "agent": agent_name,
         "agent_config": dataclasses.asdict(agent_config),
         "run": dataclasses.asdict(run),
+        "diagnostics": dataclasses.asdict(diagnostics),
         "jittable_env": jittable,
         "plastix_version": __version__,
         "jax_version": jax.__version__,
@@ -176,21 +185,25 @@ def run_training(
     }
     if run_dir is not None:
         runs.atomic_write_json(run_dir / runs.CONFIG_FILE, config_record)
-    driver = (JaxDriver if jittable else HostDriver)(learner, env)
+    driver = (JaxDriver if jittable else HostDriver)(learner, env, diagnostics)
     return driver.run(agent, run, run_dir, config_record, progress, console)
 
 
 class Driver:
     """Host side of a run: chunks, evaluation, logging, progress, the run directory."""
 
-    def __init__(self, learner: Learner, env_spec):
+    def __init__(self, learner: Learner, env_spec, diagnostics: DiagnosticsConfig):
         self.learner = learner
         self.env_spec = env_spec
+        self.diagnostics = diagnostics
         run = learner.run
         e = run.num_envs
         self.log_iters = max(1, run.log_every // e)
         self.eval_iters = max(1, run.eval_every // e)
         self.chunk_iters = math.gcd(self.log_iters, self.eval_iters)
+        self.diagnostics_iters = max(1, diagnostics.every // e) if diagnostics.every else 0
+        if self.diagnostics_iters:
+            self.chunk_iters = math.gcd(self.chunk_iters, self.diagnostics_iters)
         self.seed_ids = [run.seed + k for k in range(run.seeds)]
         self.keys = jnp.stack([jax.random.key(s) for s in self.seed_ids])
 
@@ -205,6 +218,21 @@ class Driver:
 
     def evaluate(self, index: int) -> np.ndarray:
         raise NotImplementedError
+
+    def compile_diagnostics(self) -> None:
+        """Keeps the initial parameters and compiles the seed-vmapped diagnostics."""
+        agent, config = self.learner.agent, self.diagnostics
+        self.initial_params = jax.tree.map(jnp.copy, self.state.agent.params)
+
+        def measure(state: LoopState, initial_params, key):
+            return diagnose(agent, state.agent, initial_params, state.buffer, key, config)
+
+        self._diagnose = jax.jit(jax.vmap(measure))
+
+    def measure(self, index: int) -> dict[str, np.ndarray]:
+        keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, 2), index))(self.keys)
+        values = self._diagnose(self.state, self.initial_params, keys)
+        return {name: np.asarray(v) for name, v in values.items()}
 
     def run(self, agent, run: RunConfig, run_dir, config_record, show_progress, console):
         log = runs.MetricLog()
@@ -226,6 +254,8 @@ class Driver:
         compiling = console.status("compiling ...") if show_progress else contextlib.nullcontext()
         with compiling:
             compile_seconds = self.setup()
+            if self.diagnostics_iters:
+                self.compile_diagnostics()
         progress = _make_progress(console) if show_progress else None
         task = (
             progress.add_task(
@@ -279,6 +309,10 @@ class Driver:
                         log.add(s, step, "eval_return_std", float(np.std(returns[k])))
                         last_eval[k] = mean
                         best_eval[k] = mean if best_eval[k] is None else max(best_eval[k], mean)
+                if self.diagnostics_iters and done_iters % self.diagnostics_iters == 0:
+                    for name, values in self.measure(done_iters).items():
+                        for k, s in enumerate(seeds):
+                            log.add(s, step, name, values[k])
                 if progress:
                     progress.update(
                         task,
@@ -501,8 +535,10 @@ def _make_progress(console: Console) -> Progress:
     )
 
 
-def configs_from_record(record: dict) -> tuple[str, OffPolicyConfig, RunConfig]:
-    """Rebuilds ``(agent, agent_config, run_config)`` from a ``config.json`` record."""
+def configs_from_record(
+    record: dict,
+) -> tuple[str, OffPolicyConfig, RunConfig, DiagnosticsConfig]:
+    """Rebuilds ``(agent, agent_config, run_config, diagnostics)`` from a ``config.json``."""
 
     def build(cls, values: dict):
         kwargs = {}
@@ -528,11 +564,11 @@ def rerun(
 ) -> TrainResult:
     """Runs again the run stored in ``run_dir`` (same agent, config, environment and seeds)."""
     record = runs.load_config(run_dir)
-    agent, agent_config, run_config = configs_from_record(record)
+    agent, agent_config, run_config, diagnostics = configs_from_record(record)
     if run_config.env.startswith("custom:"):
         raise ConfigError(
             f"{run_dir} was trained on a custom environment object, which a "
             "config file cannot rebuild; call plastix.train with that env"
         )
     run_config = run_config.replace(out=None if out is None else str(out), overwrite=overwrite)
-    return run_training(agent, agent_config, run_config, progress=progress)
+    return run_training(agent, agent_config, run_config, progress=progress, diagnostics=diagnostics)

@@ -154,6 +154,14 @@ class Agent:
     def update(self, state: AgentState, batch: Batch, key: jax.Array):
         raise NotImplementedError
 
+    def activations(self, state: AgentState, batch: Batch) -> dict[str, list[dict]]:
+        """Hidden activations of every network on a replay batch, for the diagnostics.
+
+        ``{network: [layers, ...]}`` with one ``{layer path: array}`` dict per ensemble member
+        (one for a plain network, two for SAC's twin critics), each array ``[batch, ..., units]``.
+        """
+        raise NotImplementedError
+
 
 def polyak(target, online, tau):
     """``target <- tau * online + (1 - tau) * target`` (tau = 1: a hard copy)."""

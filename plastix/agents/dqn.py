@@ -20,7 +20,8 @@ from plastix.agents.base import (
     tree_where,
 )
 from plastix.envs.spaces import Discrete
-from plastix.nets import QNetwork
+from plastix.nets import ACTIVATIONS, QNetwork
+from plastix.plasticity.metrics import layer_outputs
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,12 @@ class DQN(Agent):
         explore = jax.random.uniform(explore_key, greedy.shape) < epsilon
         random = jax.random.randint(action_key, greedy.shape, 0, self.action_space.n, jnp.int32)
         return jnp.where(explore, random, greedy)
+
+    def activations(self, state, batch):
+        _, sown = self.network.apply(
+            {"params": state.params["critic"]}, batch.obs, mutable=[ACTIVATIONS]
+        )
+        return {"critic": [layer_outputs(sown[ACTIVATIONS])]}
 
     def loss(self, params, target_params, batch):
         c = self.config

@@ -12,7 +12,8 @@ import optax
 
 from plastix.agents.base import Agent, AgentState, ConfigError, OffPolicyConfig, polyak, require
 from plastix.envs.spaces import Box
-from plastix.nets import CriticEnsemble, GaussianActor
+from plastix.nets import ACTIVATIONS, CriticEnsemble, GaussianActor
+from plastix.plasticity.metrics import layer_outputs
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class SAC(Agent):
         self.action_dim = int(jnp.prod(jnp.asarray(action_space.shape)))
         self.actor = GaussianActor(self.action_dim, spec, config.log_std_min, config.log_std_max)
         self.critic = CriticEnsemble(spec)
+        self.num_critics = 2
         self.optimizer = config.optimizer()
         self.target_entropy = (
             -float(self.action_dim) if config.target_entropy is None else config.target_entropy
@@ -125,6 +127,22 @@ class SAC(Agent):
     def sample_action(self, actor_params, obs, key):
         mean, log_std = self.actor.apply({"params": actor_params}, obs)
         return squash_log_prob(mean, log_std, jax.random.normal(key, mean.shape))
+
+    def activations(self, state, batch):
+        _, actor = self.actor.apply(
+            {"params": state.params["actor"]}, batch.obs, mutable=[ACTIVATIONS]
+        )
+        _, critic = self.critic.apply(
+            {"params": state.params["critic"]},
+            batch.obs,
+            self.from_env(batch.action),
+            mutable=[ACTIVATIONS],
+        )
+        critic_layers = layer_outputs(critic[ACTIVATIONS])  # leading axis: the twin critics
+        members = [
+            {path: h[i] for path, h in critic_layers.items()} for i in range(self.num_critics)
+        ]
+        return {"actor": [layer_outputs(actor[ACTIVATIONS])], "critic": members}
 
     def update(self, state: AgentState, batch, key):
         c = self.config

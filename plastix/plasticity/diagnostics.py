@@ -1,0 +1,101 @@
+"""Diagnostics logged while an agent trains: per network, on a batch from the replay buffer.
+
+Every ``every`` environment steps, for every network of the agent (``critic``, ``actor``; and
+for a network with convolutions also its ``encoder`` alone, as ``critic/encoder/...``), the run
+store gets
+``<network>/<metric>`` per seed:
+
+| metric | meaning |
+|---|---|
+| ``fau`` | fraction of active units over the hidden layers (Ma et al. 2024) |
+| ``dormant_0`` | ratio of units that are never active (τ = 0) |
+| ``dormant`` | ratio of τ-dormant units, ``τ = dormant_tau`` (Sokar et al. 2023) |
+| ``erank``, ``srank`` | effective rank and srank of the penultimate features |
+| ``feature_norm`` | mean L2 norm of the penultimate features |
+| ``weight_norm`` | L2 norm of the network's parameters |
+| ``distance_from_init`` | L2 distance of the parameters from their initial values |
+
+The gradient norm is logged with the update metrics (``grad_norm``). For an ensemble (SAC's
+twin critics) every metric is the mean over its members.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+
+from plastix import replay
+from plastix.agents.base import Agent, AgentState, require
+from plastix.plasticity import metrics
+
+
+@dataclass(frozen=True)
+class DiagnosticsConfig:
+    """When and how the plasticity diagnostics are measured."""
+
+    every: int = 5_000
+    """environment steps between measurements; 0 turns diagnostics off."""
+    batch_size: int = 256
+    """replay transitions the activations are measured on."""
+    dormant_tau: float = 0.025
+    """τ of the τ-dormant ratio (a unit is dormant when its normalised score is <= τ)."""
+
+    def __post_init__(self):
+        require(self.every >= 0, f"diagnostics.every must be >= 0 (0: off), got {self.every}")
+        require(self.batch_size >= 2, f"diagnostics.batch_size must be >= 2, got {self.batch_size}")
+        require(
+            self.dormant_tau >= 0,
+            f"diagnostics.dormant_tau (τ) must be >= 0, got {self.dormant_tau}",
+        )
+
+
+def _layer_metrics(members: list[dict], tau: float) -> dict[str, jax.Array]:
+    out: dict[str, list] = {
+        "fau": [],
+        "dormant_0": [],
+        "dormant": [],
+        "erank": [],
+        "srank": [],
+        "feature_norm": [],
+    }
+    for layers in members:
+        out["fau"].append(metrics.fraction_active_units(layers))
+        out["dormant_0"].append(metrics.dormant_ratio(layers, 0.0))
+        out["dormant"].append(metrics.dormant_ratio(layers, tau))
+        features = layers[list(layers)[-1]]  # the last hidden layer: penultimate features
+        out["erank"].append(metrics.effective_rank(features))
+        out["srank"].append(metrics.srank(features).astype(jnp.float32))
+        out["feature_norm"].append(metrics.feature_norm(features))
+    return {name: jnp.mean(jnp.stack(values)) for name, values in out.items()}
+
+
+def diagnose(
+    agent: Agent,
+    agent_state: AgentState,
+    initial_params: dict,
+    buffer: replay.ReplayBuffer,
+    key: jax.Array,
+    config: DiagnosticsConfig,
+) -> dict[str, jax.Array]:
+    """All diagnostics of one seed, as ``{"<network>/<metric>": scalar}``."""
+    batch = replay.sample(buffer, key, config.batch_size, 1, agent.config.gamma)
+    out = {}
+    for network, members in agent.activations(agent_state, batch).items():
+        for name, value in _layer_metrics(members, config.dormant_tau).items():
+            out[f"{network}/{name}"] = value
+        encoders = [
+            {p: h for p, h in layers.items() if p.startswith("encoder/")} for layers in members
+        ]
+        params, initial = agent_state.params[network], initial_params[network]
+        out[f"{network}/weight_norm"] = metrics.tree_norm(params)
+        out[f"{network}/distance_from_init"] = metrics.distance(params, initial)
+        if encoders[0]:
+            for name, value in _layer_metrics(encoders, config.dormant_tau).items():
+                out[f"{network}/encoder/{name}"] = value
+            out[f"{network}/encoder/weight_norm"] = metrics.tree_norm(params["encoder"])
+            out[f"{network}/encoder/distance_from_init"] = metrics.distance(
+                params["encoder"], initial["encoder"]
+            )
+    return out
