@@ -34,6 +34,9 @@ commands:
   rerun RUN [--out DIR] [--overwrite]
                           run again a stored run from its config.json
   ls PATH...              list the runs at or below PATH with their results
+  plot RUN... --out DIR [--metrics M ...]
+                          PNG curves of return, losses and plasticity diagnostics over
+                          steps, one line per run (mean over seeds, band: min-max)
   envs                    list the environments
 
 environments: jittable gymnax ids (see `plastix envs`), or any Gymnasium id as gymnasium:ID.
@@ -174,6 +177,29 @@ def cmd_ls(argv: list[str]) -> int:
     return 0
 
 
+def cmd_plot(argv: list[str]) -> int:
+    @dataclass(frozen=True)
+    class PlotArgs:
+        runs: tyro.conf.Positional[tuple[str, ...]]
+        """run directories or folders of runs."""
+        out: str
+        """folder for the PNG files (one per metric)."""
+        metrics: tuple[str, ...] = ()
+        """metrics to plot (default: returns, losses and every diagnostic)."""
+        bins: int = 50
+        """step intervals that irregular metrics (episode returns) are averaged in."""
+
+    args = tyro.cli(PlotArgs, args=argv, prog="plastix plot")
+    from plastix.analysis.plots import plot_runs
+
+    try:
+        written = plot_runs(args.runs, args.out, args.metrics or None, args.bins)
+    except (FileNotFoundError, ValueError) as e:
+        return fail(str(e))
+    Console(stderr=True).print(f"wrote {len(written)} plots to [bold]{args.out}[/]")
+    return 0
+
+
 def cmd_envs(argv: list[str]) -> int:
     print("jittable (gymnax) environments:")
     for name in env_choices():
@@ -182,7 +208,13 @@ def cmd_envs(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "rerun": cmd_rerun, "ls": cmd_ls, "envs": cmd_envs}
+COMMANDS = {
+    "train": cmd_train,
+    "rerun": cmd_rerun,
+    "ls": cmd_ls,
+    "plot": cmd_plot,
+    "envs": cmd_envs,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -107,3 +107,24 @@ def test_train_writes_the_run_and_refuses_to_overwrite(tmp_path, capsys):
     assert (out / runs.SUMMARY_FILE).read_bytes() == before
     assert main(["ls", str(tmp_path)]) == 0
     assert "CartPole-v1" in capsys.readouterr().out
+
+
+def test_plot_writes_one_png_per_metric(tmp_path, capsys):
+    run = tmp_path / "runs" / "a"
+    argv = ["train", "dqn", "--seeds", "2", "--out", str(run), "--diagnostics.every", "200", *TINY]
+    assert main(argv) == 0
+    out = tmp_path / "plots"
+    assert main(["plot", str(tmp_path / "runs"), "--out", str(out)]) == 0
+    names = {p.name for p in out.iterdir()}
+    assert {
+        "eval_return.png",
+        "episode_return.png",
+        "critic_loss.png",
+        "critic_fau.png",
+        "critic_dormant.png",
+        "critic_erank.png",
+    } <= names
+    for png in out.iterdir():
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["plot", str(run), "--out", str(out), "--metrics", "nope"]) == 2
+    assert "no such metric(s) nope" in capsys.readouterr().err

@@ -1,0 +1,1 @@
+"""Analysis of stored runs: tables and plots that read only run directories."""
