@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from plastix import optim
 from plastix.envs.spaces import Box, Space
 from plastix.nets import NetSpec
 from plastix.replay import Batch
@@ -121,7 +122,8 @@ class OffPolicyConfig:
         return NetSpec(tuple(self.hidden_sizes), layer_norm=self.layer_norm)
 
     def optimizer(self) -> optax.GradientTransformation:
-        adam = optax.adam(self.learning_rate)
+        # Adam with a count per parameter array, so interventions can restart any part of it.
+        adam = optim.adam(self.learning_rate)
         if self.max_grad_norm == float("inf"):
             return adam
         return optax.chain(optax.clip_by_global_norm(self.max_grad_norm), adam)
