@@ -119,3 +119,117 @@ def test_unknown_selector_names_the_choices(trained_sac):
     _, state = trained_sac
     with pytest.raises(ConfigError, match="valid choices: all, encoder, no-encoder, last:K"):
         select(state.params, "critc")
+
+
+# REDO
+def conv_dqn():
+    from plastix.agents import DQN, DQNConfig
+    from plastix.envs.spaces import Discrete
+
+    return DQN(
+        DQNConfig(
+            hidden_sizes=(6,), conv_channels=(3, 4), conv_kernel_sizes=(3, 3), conv_strides=(1, 1)
+        ),
+        Box.from_bounds(0, 1, (6, 6, 2)),
+        Discrete(3),
+        10,
+    )
+
+
+def with_dead_units(state):
+    """Kills conv_0 channel 1, conv_1 channel 2 and dense unit 4 with a very negative bias."""
+    p = state.params["critic"]
+    p = {
+        **p,
+        "encoder": {
+            "conv_0": {
+                **p["encoder"]["conv_0"],
+                "bias": p["encoder"]["conv_0"]["bias"].at[1].set(-1e3),
+            },
+            "conv_1": {
+                **p["encoder"]["conv_1"],
+                "bias": p["encoder"]["conv_1"]["bias"].at[2].set(-1e3),
+            },
+        },
+        "torso": {
+            "dense_0": {
+                **p["torso"]["dense_0"],
+                "bias": p["torso"]["dense_0"]["bias"].at[4].set(-1e3),
+            }
+        },
+    }
+    return state.replace(params={"critic": p})
+
+
+def obs_batch(n=16):
+    obs = jax.random.uniform(jax.random.key(1), (n, 6, 6, 2))
+    return Batch(obs, jnp.zeros(n, jnp.int32), jnp.zeros(n), obs, jnp.zeros(n))
+
+
+def test_redo_recycles_dead_units_with_exact_indexing():
+    agent = conv_dqn()
+    state = with_dead_units(agent.init(jax.random.key(0)))
+    key = jax.random.key(5)
+    new = interventions.redo(agent, state, key, obs_batch(), tau=0.0)
+    old, p, fresh = state.params["critic"], new.params["critic"], agent.init(key).params["critic"]
+    # incoming weights of the dead units are fresh (bias back to its initial 0)
+    np.testing.assert_array_equal(
+        p["encoder"]["conv_0"]["kernel"][..., 1], fresh["encoder"]["conv_0"]["kernel"][..., 1]
+    )
+    assert float(p["encoder"]["conv_0"]["bias"][1]) == 0.0
+    # dense unit 4's incoming column is fresh, except the rows from dead channel 2: a weight
+    # that is both incoming to a recycled unit and outgoing from another one is zero
+    column = np.asarray(p["torso"]["dense_0"]["kernel"][:, 4])
+    fresh_column = np.asarray(fresh["torso"]["dense_0"]["kernel"][:, 4])
+    from_channel_2 = np.arange(column.shape[0]) % 4 == 2
+    np.testing.assert_array_equal(column[~from_channel_2], fresh_column[~from_channel_2])
+    assert not np.any(column[from_channel_2])
+    # outgoing weights are zero: conv_1's input channel 1; the dense rows of flattened
+    # channel 2 (rows r with r % 4 == 2); the head's row 4
+    assert not np.any(p["encoder"]["conv_1"]["kernel"][:, :, 1, :])
+    rows = np.arange(p["torso"]["dense_0"]["kernel"].shape[0])
+    dense = np.asarray(p["torso"]["dense_0"]["kernel"])
+    assert not np.any(dense[rows % 4 == 2])
+    assert not np.any(p["head"]["kernel"][4])
+    # nothing else changed (all other units were active)
+    np.testing.assert_array_equal(
+        p["encoder"]["conv_0"]["kernel"][..., 0], old["encoder"]["conv_0"]["kernel"][..., 0]
+    )
+    np.testing.assert_array_equal(
+        dense[rows % 4 == 1][:, :4],
+        np.asarray(old["torso"]["dense_0"]["kernel"])[rows % 4 == 1][:, :4],
+    )
+    np.testing.assert_array_equal(p["head"]["kernel"][:4], old["head"]["kernel"][:4])
+
+
+def test_redo_keeps_outputs_and_zeroes_adam_moments_of_recycled_weights():
+    agent = conv_dqn()
+    state = with_dead_units(agent.init(jax.random.key(0)))
+    batch = obs_batch()
+    # move Adam's moments away from zero first
+    update = jax.jit(agent.update)
+    for i in range(2):
+        state, _ = update(state, batch, jax.random.key(10 + i))
+    state = with_dead_units(state)
+    new = interventions.redo(agent, state, jax.random.key(5), batch, tau=0.0)
+    q_before = agent.network.apply({"params": state.params["critic"]}, batch.obs)
+    q_after = agent.network.apply({"params": new.params["critic"]}, batch.obs)
+    np.testing.assert_allclose(q_before, q_after, rtol=1e-5, atol=1e-6)
+    mu = adam(new, "critic").mu
+    assert not np.any(mu["head"]["kernel"][4]) and np.any(mu["head"]["kernel"][:4])
+    assert not np.any(mu["encoder"]["conv_1"]["kernel"][:, :, 1, :])
+    assert not np.any(mu["torso"]["dense_0"]["kernel"][:, 4])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_redo_with_tau_zero_never_changes_a_random_networks_outputs(trained_sac, seed):
+    agent, state = trained_sac
+    obs = jax.random.uniform(jax.random.key(seed), (32, 3)) * 4 - 2
+    batch = Batch(obs, jnp.zeros((32, 1)), jnp.zeros(32), obs, jnp.zeros(32))
+    new = interventions.redo(agent, state, jax.random.key(seed), batch, tau=0.0)
+    for net, args in (("critic", (obs, jnp.zeros((32, 1)))), ("actor", (obs,))):
+        module = agent.critic if net == "critic" else agent.actor
+        before = module.apply({"params": state.params[net]}, *args)
+        after = module.apply({"params": new.params[net]}, *args)
+        for x, y in zip(jax.tree.leaves(before), jax.tree.leaves(after), strict=True):
+            np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)

@@ -46,3 +46,102 @@ def shrink_perturb(
     fresh = agent.init(key).params
     mixed = jax.tree.map(lambda p, f: alpha * p + sigma * f, state.params, fresh)
     return _consistent(state, _where(mask, mixed, state.params), mask)
+
+
+def _set_path(tree: dict, path: str, value) -> dict:
+    """A copy of a nested dict with ``path`` (``a/b/c``) replaced."""
+    head, _, rest = path.partition("/")
+    new = dict(tree)
+    new[head] = _set_path(tree[head], rest, value) if rest else value
+    return new
+
+
+def _get_path(tree: dict, path: str):
+    for part in path.split("/"):
+        tree = tree[part]
+    return tree
+
+
+def redo_masks(params: dict, activations: dict, tau: float, networks) -> tuple[dict, dict]:
+    """Masks of ReDo's edits for the dormant units of every hidden layer.
+
+    Returns ``(incoming, outgoing)``: trees of bools shaped like ``params``. ``incoming`` marks
+    the weights into each dormant unit (its kernel column / conv filter, its bias, its
+    LayerNorm scale and offset); ``outgoing`` marks the weights out of it in the next layer.
+    A convolution's unit is a channel; where the last convolution is flattened into the first
+    dense layer, channel ``c`` feeds the rows ``r < H·W·C`` with ``r % C == c``.
+    """
+    from plastix.plasticity.metrics import dormant_mask
+    from plastix.plasticity.selectors import layers_of
+
+    incoming = jax.tree.map(lambda p: jnp.zeros(p.shape, bool), params)
+    outgoing = jax.tree.map(lambda p: jnp.zeros(p.shape, bool), params)
+    for net in networks:
+        members = activations[net]
+        order = layers_of(params[net])
+        ensemble = len(members) > 1
+        for layer in members[0]:
+            # [units] or [members, units]
+            dormant = jnp.stack([dormant_mask(m[layer], tau) for m in members])
+            if not ensemble:
+                dormant = dormant[0]
+
+            def expand(axis_from_end: int, ndim: int):
+                """``dormant`` placed on one axis of an ``ndim`` array (after the member axis)."""
+                shape = [1] * ndim
+                if ensemble:
+                    shape[0] = dormant.shape[0]
+                shape[ndim - axis_from_end] = dormant.shape[-1]
+                return dormant.reshape(shape)
+
+            kernel_path = f"{net}/{layer}/kernel"
+            kernel = _get_path(params, kernel_path)
+            incoming = _set_path(
+                incoming, kernel_path, jnp.broadcast_to(expand(1, kernel.ndim), kernel.shape)
+            )
+            incoming = _set_path(incoming, f"{net}/{layer}/bias", dormant)
+            norm = layer.replace("dense_", "norm_").replace("conv_", "norm_")
+            scope = layer.split("/")[0]
+            if norm.split("/")[1] in params[net][scope]:
+                for leaf in ("scale", "bias"):
+                    incoming = _set_path(incoming, f"{net}/{norm}/{leaf}", dormant)
+            following = order[order.index(layer) + 1]
+            next_path = f"{net}/{following}/kernel"
+            next_kernel = _get_path(params, next_path)
+            h = members[0][layer]
+            if h.ndim == 4 and not following.startswith("encoder/"):
+                # flattened [H, W, C] features: row r belongs to channel r % C (r < H*W*C)
+                channels = h.shape[-1]
+                rows = jnp.arange(next_kernel.shape[-2])
+                is_feature = rows < h.shape[1] * h.shape[2] * channels  # not the action rows
+                row_mask = jnp.where(is_feature, dormant[..., rows % channels], False)
+                mask = row_mask[..., :, None]
+            else:
+                mask = expand(2, next_kernel.ndim)
+            outgoing = _set_path(outgoing, next_path, jnp.broadcast_to(mask, next_kernel.shape))
+    return incoming, outgoing
+
+
+def redo(
+    agent: Agent,
+    state: AgentState,
+    key: jax.Array,
+    batch,
+    tau: float,
+    networks=None,
+) -> AgentState:
+    """ReDo (Sokar et al. 2023, "The Dormant Neuron Phenomenon in Deep RL").
+
+    On ``batch``, find every τ-dormant unit of the hidden layers of ``networks`` (default: all
+    networks with hidden layers); re-initialise its incoming weights, zero its outgoing weights,
+    and zero the Adam moments of both. Zero outgoing weights leave the network's outputs
+    unchanged at the moment of recycling (without LayerNorm); the unit can learn again.
+    """
+    activations = agent.activations(state, batch)
+    networks = list(activations) if networks is None else list(networks)
+    incoming, outgoing = redo_masks(state.params, activations, tau, networks)
+    fresh = agent.init(key).params
+    params = _where(incoming, fresh, state.params)
+    params = jax.tree.map(lambda m, p: jnp.where(m, 0.0, p), outgoing, params)
+    touched = jax.tree.map(jnp.logical_or, incoming, outgoing)
+    return _consistent(state, params, touched)
