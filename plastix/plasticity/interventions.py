@@ -62,6 +62,16 @@ def _get_path(tree: dict, path: str):
     return tree
 
 
+def _on_axis(units: jax.Array, ensemble: bool, axis_from_end: int, ndim: int) -> jax.Array:
+    """``units`` ([units], or [members, units]) reshaped to lie on one axis of an ``ndim``
+    array, counted from the end, after the ensemble's member axis."""
+    shape = [1] * ndim
+    if ensemble:
+        shape[0] = units.shape[0]
+    shape[ndim - axis_from_end] = units.shape[-1]
+    return units.reshape(shape)
+
+
 def redo_masks(params: dict, activations: dict, tau: float, networks) -> tuple[dict, dict]:
     """Masks of ReDo's edits for the dormant units of every hidden layer.
 
@@ -86,18 +96,10 @@ def redo_masks(params: dict, activations: dict, tau: float, networks) -> tuple[d
             if not ensemble:
                 dormant = dormant[0]
 
-            def expand(axis_from_end: int, ndim: int):
-                """``dormant`` placed on one axis of an ``ndim`` array (after the member axis)."""
-                shape = [1] * ndim
-                if ensemble:
-                    shape[0] = dormant.shape[0]
-                shape[ndim - axis_from_end] = dormant.shape[-1]
-                return dormant.reshape(shape)
-
             kernel_path = f"{net}/{layer}/kernel"
             kernel = _get_path(params, kernel_path)
             incoming = _set_path(
-                incoming, kernel_path, jnp.broadcast_to(expand(1, kernel.ndim), kernel.shape)
+                incoming, kernel_path, jnp.broadcast_to(_on_axis(dormant, ensemble, 1, kernel.ndim), kernel.shape)
             )
             incoming = _set_path(incoming, f"{net}/{layer}/bias", dormant)
             norm = layer.replace("dense_", "norm_").replace("conv_", "norm_")
@@ -117,7 +119,7 @@ def redo_masks(params: dict, activations: dict, tau: float, networks) -> tuple[d
                 row_mask = jnp.where(is_feature, dormant[..., rows % channels], False)
                 mask = row_mask[..., :, None]
             else:
-                mask = expand(2, next_kernel.ndim)
+                mask = _on_axis(dormant, ensemble, 2, next_kernel.ndim)
             outgoing = _set_path(outgoing, next_path, jnp.broadcast_to(mask, next_kernel.shape))
     return incoming, outgoing
 
