@@ -98,9 +98,8 @@ def redo_masks(params: dict, activations: dict, tau: float, networks) -> tuple[d
 
             kernel_path = f"{net}/{layer}/kernel"
             kernel = _get_path(params, kernel_path)
-            incoming = _set_path(
-                incoming, kernel_path, jnp.broadcast_to(_on_axis(dormant, ensemble, 1, kernel.ndim), kernel.shape)
-            )
+            into_unit = _on_axis(dormant, ensemble, 1, kernel.ndim)
+            incoming = _set_path(incoming, kernel_path, jnp.broadcast_to(into_unit, kernel.shape))
             incoming = _set_path(incoming, f"{net}/{layer}/bias", dormant)
             norm = layer.replace("dense_", "norm_").replace("conv_", "norm_")
             scope = layer.split("/")[0]
