@@ -18,6 +18,7 @@ from rich.table import Table
 from plastix.agents import AGENTS, ConfigError, UnknownAgentError, get_agent
 from plastix.config import RunConfig
 from plastix.envs import EnvNotFoundError, check_env_name, env_choices
+from plastix.plasticity.config import PlasticityConfig
 from plastix.plasticity.diagnostics import DiagnosticsConfig
 
 USAGE = """\
@@ -68,6 +69,11 @@ def train_args_type(agent_name: str):
                 field(default_factory=agent_cls.Config),
             ),
             ("diagnostics", DiagnosticsConfig, field(default_factory=DiagnosticsConfig)),
+            (
+                "plasticity",
+                Annotated[PlasticityConfig, tyro.conf.arg(name="")],
+                field(default_factory=PlasticityConfig),
+            ),
             ("progress", bool, field(default=True)),
         ],
         frozen=True,
@@ -97,7 +103,12 @@ def cmd_train(argv: list[str]) -> int:
     try:
         check_env_name(args.run.env)
         result = run_training(
-            name, args.agent, args.run, progress=args.progress, diagnostics=args.diagnostics
+            name,
+            args.agent,
+            args.run,
+            progress=args.progress,
+            diagnostics=args.diagnostics,
+            plasticity=args.plasticity,
         )
     except (EnvNotFoundError, ConfigError, FileExistsError) as e:
         return fail(str(e))

@@ -24,6 +24,7 @@ from plastix import replay
 from plastix.agents.base import Agent, AgentState
 from plastix.config import RunConfig
 from plastix.envs.base import JaxEnv, TimeStep
+from plastix.plasticity.augment import random_shift
 
 
 @struct.dataclass
@@ -39,6 +40,7 @@ class LoopState:
     env_steps: jax.Array  # transitions collected so far
     update_credit: jax.Array  # updates owed, fractional
     replay_ratio: jax.Array  # updates per environment step (a value, so schedules can move it)
+    augment: jax.Array  # whether updates see randomly shifted images (switchable mid-run)
     key: jax.Array
 
 
@@ -54,8 +56,18 @@ class StepOutput:
 class Learner:
     """The pure functions of one run: ``init``, ``learn``, ``chunk`` and ``evaluate``."""
 
-    def __init__(self, agent: Agent, env, run: RunConfig, jittable: bool):
+    def __init__(
+        self,
+        agent: Agent,
+        env,
+        run: RunConfig,
+        jittable: bool,
+        augment_pad: int = 0,
+        augment_at_start: bool = True,
+    ):
         self.agent = agent
+        self.augment_pad = augment_pad
+        self.augment_at_start = augment_at_start
         self.env = env
         self.run = run
         self.jittable = jittable
@@ -92,6 +104,7 @@ class Learner:
             env_steps=jnp.int32(0),
             update_credit=jnp.float32(0.0),
             replay_ratio=jnp.float32(self.run.replay_ratio),
+            augment=jnp.bool_(self.augment_pad > 0 and self.augment_at_start),
             key=loop_key,
         )
 
@@ -123,15 +136,25 @@ class Learner:
         c = self.agent.config
         return replay.sample(buffer, key, c.batch_size, c.n_step, c.gamma)
 
-    def update_many(self, agent_state: AgentState, buffer, num_updates, key):
+    def augmented(self, batch: replay.Batch, augment, key) -> replay.Batch:
+        """DrQ's random shift of ``obs`` and ``next_obs`` (independently) when ``augment``."""
+        if not self.augment_pad:
+            return batch
+        obs_key, next_key = jax.random.split(key)
+        shifted = batch.replace(
+            obs=random_shift(obs_key, batch.obs, self.augment_pad),
+            next_obs=random_shift(next_key, batch.next_obs, self.augment_pad),
+        )
+        return jax.tree.map(lambda a, b: jnp.where(augment, a, b), shifted, batch)
+
+    def update_many(self, agent_state: AgentState, buffer, num_updates, key, augment=False):
         """``num_updates`` (a traced integer) gradient updates; returns summed metrics."""
 
         def body(_, carry):
             agent_state, sums, key = carry
-            key, sample_key, update_key = jax.random.split(key, 3)
-            agent_state, metrics = self.agent.update(
-                agent_state, self.sample(buffer, sample_key), update_key
-            )
+            key, sample_key, augment_key, update_key = jax.random.split(key, 4)
+            batch = self.augmented(self.sample(buffer, sample_key), augment, augment_key)
+            agent_state, metrics = self.agent.update(agent_state, batch, update_key)
             sums = {name: sums[name] + metrics[name] for name in sums}
             return agent_state, sums, key
 
@@ -156,7 +179,7 @@ class Learner:
             env_steps >= self.update_start, state.replay_ratio * self.num_envs, 0.0
         )
         num_updates = jnp.floor(credit).astype(jnp.int32)
-        agent_state, sums = self.update_many(state.agent, buffer, num_updates, key)
+        agent_state, sums = self.update_many(state.agent, buffer, num_updates, key, state.augment)
 
         episode_return = state.episode_return + timestep.reward
         episode_length = state.episode_length + 1

@@ -34,7 +34,7 @@ def load_policy(run_dir: str | Path) -> Policy:
     from plastix.train import configs_from_record
 
     record = runs.load_config(run_dir)
-    agent_name, agent_config, run_config, _ = configs_from_record(record)
+    agent_name, agent_config, run_config, *_ = configs_from_record(record)
     from plastix.agents import get_agent
 
     env = make_env(run_config.env)

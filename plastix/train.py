@@ -32,7 +32,10 @@ from plastix.agents.base import Agent, ConfigError, OffPolicyConfig
 from plastix.config import RunConfig
 from plastix.envs import GYMNASIUM_PREFIX, GymnasiumEnv, check_env_name, is_jittable, make_env
 from plastix.loop import Learner, LoopState, StepOutput
+from plastix.plasticity.config import PlasticityConfig
 from plastix.plasticity.diagnostics import DiagnosticsConfig, diagnose
+from plastix.plasticity.replay_ratio import ReplayRatioSchedule
+from plastix.plasticity.schedule import Interventions
 
 __version__ = "0.1.0"
 
@@ -105,6 +108,8 @@ def train(
     progress: bool = True,
     config: OffPolicyConfig | None = None,
     diagnostics: DiagnosticsConfig | None = None,
+    plasticity: PlasticityConfig | None = None,
+    replay_schedule: ReplayRatioSchedule | None = None,
     **agent_options,
 ) -> TrainResult:
     """Trains ``agent`` on ``env`` with ``seeds`` seeds at once; the Python face of
@@ -113,8 +118,10 @@ def train(
     ``env`` is an id (``"CartPole-v1"``, ``"MinAtar-Breakout"``, ``"gymnasium:LunarLander-v3"``)
     or a ``gymnasium.Env``. Agent hyperparameters are keyword arguments
     (``learning_rate=1e-3, n_step=3``) or a whole ``config`` (``DQNConfig(...)``);
-    ``diagnostics`` sets when plasticity diagnostics are logged (``DiagnosticsConfig(every=0)``
-    turns them off).
+    ``diagnostics`` sets when plasticity diagnostics are logged (``DiagnosticsConfig(every=None)``
+    turns them off). ``plasticity`` holds the interventions (resets, shrink-and-perturb, ReDo,
+    augmentation, replay-ratio schedules); ``replay_schedule`` may instead be a
+    ``ReplayRatioSchedule`` object of your own.
     """
     agent_cls = get_agent(agent)
     if config is None:
@@ -136,7 +143,14 @@ def train(
         overwrite=overwrite,
     )
     return run_training(
-        agent, config, run_config, env=env, progress=progress, diagnostics=diagnostics
+        agent,
+        config,
+        run_config,
+        env=env,
+        progress=progress,
+        diagnostics=diagnostics,
+        plasticity=plasticity,
+        replay_schedule=replay_schedule,
     )
 
 
@@ -153,9 +167,12 @@ def run_training(
     progress: bool = True,
     console: Console | None = None,
     diagnostics: DiagnosticsConfig | None = None,
+    plasticity: PlasticityConfig | None = None,
+    replay_schedule: ReplayRatioSchedule | None = None,
 ) -> TrainResult:
     console = console or Console(stderr=True)
     diagnostics = DiagnosticsConfig() if diagnostics is None else diagnostics
+    plasticity = PlasticityConfig() if plasticity is None else plasticity
     agent_cls = get_agent(agent_name)
     if not isinstance(agent_config, agent_cls.Config):
         raise ConfigError(
@@ -168,9 +185,17 @@ def run_training(
     probe = make_env(env, num_envs=1)
     jittable = is_jittable(probe)
     agent = agent_cls(agent_config, probe.observation_space, probe.action_space, run.steps)
+    interventions = Interventions(agent, plasticity, run.replay_ratio, replay_schedule)
     run_dir = runs.prepare_run_dir(run.out, run.overwrite) if run.out else None
 
-    learner = Learner(agent, probe, run, jittable)
+    learner = Learner(
+        agent,
+        probe,
+        run,
+        jittable,
+        augment_pad=plasticity.augment.pad,
+        augment_at_start=plasticity.augment.start == 0,
+    )
     if not jittable:
         probe.close()
     config_record = {
@@ -178,6 +203,8 @@ def run_training(
         "agent_config": dataclasses.asdict(agent_config),
         "run": dataclasses.asdict(run),
         "diagnostics": dataclasses.asdict(diagnostics),
+        "plasticity": dataclasses.asdict(plasticity),
+        "replay_schedule_object": None if replay_schedule is None else repr(replay_schedule),
         "jittable_env": jittable,
         "plastix_version": __version__,
         "jax_version": jax.__version__,
@@ -185,17 +212,24 @@ def run_training(
     }
     if run_dir is not None:
         runs.atomic_write_json(run_dir / runs.CONFIG_FILE, config_record)
-    driver = (JaxDriver if jittable else HostDriver)(learner, env, diagnostics)
+    driver = (JaxDriver if jittable else HostDriver)(learner, env, diagnostics, interventions)
     return driver.run(agent, run, run_dir, config_record, progress, console)
 
 
 class Driver:
     """Host side of a run: chunks, evaluation, logging, progress, the run directory."""
 
-    def __init__(self, learner: Learner, env_spec, diagnostics: DiagnosticsConfig):
+    def __init__(
+        self,
+        learner: Learner,
+        env_spec,
+        diagnostics: DiagnosticsConfig,
+        interventions: Interventions,
+    ):
         self.learner = learner
         self.env_spec = env_spec
         self.diagnostics = diagnostics
+        self.interventions = interventions
         run = learner.run
         e = run.num_envs
         self.log_iters = max(1, run.log_every // e)
@@ -204,6 +238,8 @@ class Driver:
         self.diagnostics_iters = max(1, diagnostics.every // e) if diagnostics.every else 0
         if self.diagnostics_iters:
             self.chunk_iters = math.gcd(self.chunk_iters, self.diagnostics_iters)
+        for steps in interventions.intervals():
+            self.chunk_iters = math.gcd(self.chunk_iters, max(1, steps // e))
         self.seed_ids = [run.seed + k for k in range(run.seeds)]
         self.keys = jnp.stack([jax.random.key(s) for s in self.seed_ids])
 
@@ -256,6 +292,9 @@ class Driver:
             compile_seconds = self.setup()
             if self.diagnostics_iters:
                 self.compile_diagnostics()
+            self.state = self.state.replace(
+                replay_ratio=jnp.full(len(seeds), self.interventions.initial_ratio(), jnp.float32)
+            )
         progress = _make_progress(console) if show_progress else None
         task = (
             progress.add_task(
@@ -313,6 +352,10 @@ class Driver:
                     for name, values in self.measure(done_iters).items():
                         for k, s in enumerate(seeds):
                             log.add(s, step, name, values[k])
+                self.state, applied = self.interventions.apply(self.state, step, self.keys)
+                for name, values in applied.items():
+                    for k, s in enumerate(seeds):
+                        log.add(s, step, name, values[k])
                 if progress:
                     progress.update(
                         task,
@@ -537,14 +580,19 @@ def _make_progress(console: Console) -> Progress:
 
 def configs_from_record(
     record: dict,
-) -> tuple[str, OffPolicyConfig, RunConfig, DiagnosticsConfig]:
-    """Rebuilds ``(agent, agent_config, run_config, diagnostics)`` from a ``config.json``."""
+) -> tuple[str, OffPolicyConfig, RunConfig, DiagnosticsConfig, PlasticityConfig]:
+    """Rebuilds ``(agent, agent_config, run_config, diagnostics, plasticity)`` from a
+    ``config.json`` record."""
 
     def build(cls, values: dict):
         kwargs = {}
         for f in dataclasses.fields(cls):
             if f.name in values:
                 v = values[f.name]
+                if dataclasses.is_dataclass(
+                    f.default_factory if f.default_factory is not dataclasses.MISSING else None
+                ):
+                    v = build(f.default_factory, v)
                 kwargs[f.name] = tuple(v) if isinstance(v, list) else v
         return cls(**kwargs)
 
@@ -564,7 +612,7 @@ def rerun(
 ) -> TrainResult:
     """Runs again the run stored in ``run_dir`` (same agent, config, environment and seeds)."""
     record = runs.load_config(run_dir)
-    agent, agent_config, run_config, diagnostics = configs_from_record(record)
+    agent, agent_config, run_config, diagnostics, plasticity = configs_from_record(record)
     if run_config.env.startswith("custom:"):
         raise ConfigError(
             f"{run_dir} was trained on a custom environment object, which a "

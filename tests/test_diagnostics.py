@@ -65,14 +65,14 @@ def test_diagnostics_are_logged_per_network_and_seed(agent, env, networks):
 
 
 def test_diagnostics_can_be_turned_off():
-    result = plastix.train("dqn", "CartPole-v1", diagnostics=DiagnosticsConfig(every=0), **TINY)
+    result = plastix.train("dqn", "CartPole-v1", diagnostics=DiagnosticsConfig(every=None), **TINY)
     assert not any("/" in m for m in set(result.metrics.metric))
 
 
 @pytest.mark.parametrize(
     "field, value, message",
     [
-        ("every", -1, "diagnostics.every must be >= 0"),
+        ("every", 0, "diagnostics.every must be a positive interval"),
         ("dormant_tau", -0.1, "dormant_tau"),
     ],
 )

@@ -35,15 +35,18 @@ from plastix.plasticity import metrics
 class DiagnosticsConfig:
     """When and how the plasticity diagnostics are measured."""
 
-    every: int = 5_000
-    """environment steps between measurements; 0 turns diagnostics off."""
+    every: int | None = 5_000
+    """environment steps between measurements (None: no diagnostics)."""
     batch_size: int = 256
     """replay transitions the activations are measured on."""
     dormant_tau: float = 0.025
     """τ of the τ-dormant ratio (a unit is dormant when its normalised score is <= τ)."""
 
     def __post_init__(self):
-        require(self.every >= 0, f"diagnostics.every must be >= 0 (0: off), got {self.every}")
+        require(
+            self.every is None or self.every >= 1,
+            f"diagnostics.every must be a positive interval, got {self.every} (None: off)",
+        )
         require(self.batch_size >= 2, f"diagnostics.batch_size must be >= 2, got {self.batch_size}")
         require(
             self.dormant_tau >= 0,
