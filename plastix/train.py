@@ -234,12 +234,17 @@ class Driver:
         e = run.num_envs
         self.log_iters = max(1, run.log_every // e)
         self.eval_iters = max(1, run.eval_every // e)
-        self.chunk_iters = math.gcd(self.log_iters, self.eval_iters)
         self.diagnostics_iters = max(1, diagnostics.every // e) if diagnostics.every else 0
-        if self.diagnostics_iters:
-            self.chunk_iters = math.gcd(self.chunk_iters, self.diagnostics_iters)
-        for steps in interventions.intervals():
-            self.chunk_iters = math.gcd(self.chunk_iters, max(1, steps // e))
+        # A chunk ends wherever something is due: its length divides every interval that can
+        # occur within the run (a longer one never fires and must not shorten the chunks).
+        intervals = [self.log_iters, self.eval_iters, self.diagnostics_iters] + [
+            max(1, steps // e) for steps in interventions.intervals()
+        ]
+        self.chunk_iters = 0
+        for interval in intervals:
+            if 0 < interval <= learner.total_iterations:
+                self.chunk_iters = math.gcd(self.chunk_iters, interval)
+        self.chunk_iters = self.chunk_iters or learner.total_iterations
         self.seed_ids = [run.seed + k for k in range(run.seeds)]
         self.keys = jnp.stack([jax.random.key(s) for s in self.seed_ids])
 
@@ -601,6 +606,8 @@ def configs_from_record(
         record["agent"],
         build(agent_cls.Config, record["agent_config"]),
         build(RunConfig, record["run"]),
+        build(DiagnosticsConfig, record.get("diagnostics", {})),
+        build(PlasticityConfig, record.get("plasticity", {})),
     )
 
 
@@ -618,5 +625,17 @@ def rerun(
             f"{run_dir} was trained on a custom environment object, which a "
             "config file cannot rebuild; call plastix.train with that env"
         )
+    if record.get("replay_schedule_object"):
+        raise ConfigError(
+            f"{run_dir} used a custom replay-ratio schedule object, which a config file cannot "
+            "rebuild; call plastix.train with that schedule"
+        )
     run_config = run_config.replace(out=None if out is None else str(out), overwrite=overwrite)
-    return run_training(agent, agent_config, run_config, progress=progress, diagnostics=diagnostics)
+    return run_training(
+        agent,
+        agent_config,
+        run_config,
+        progress=progress,
+        diagnostics=diagnostics,
+        plasticity=plasticity,
+    )

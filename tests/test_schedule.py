@@ -1,0 +1,160 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import plastix
+from plastix.cli import main
+from plastix.plasticity.augment import shift_by
+from plastix.plasticity.config import (
+    AugmentConfig,
+    PlasticityConfig,
+    ReDoConfig,
+    ReplayScheduleConfig,
+    ResetConfig,
+    ShrinkPerturbConfig,
+)
+from plastix.plasticity.diagnostics import DiagnosticsConfig
+from plastix.plasticity.replay_ratio import ReplayRatioSchedule
+
+TINY = dict(
+    steps=800,
+    eval_every=800,
+    eval_episodes=1,
+    log_every=200,
+    progress=False,
+    hidden_sizes=(16,),
+    batch_size=16,
+    learning_starts=100,
+)
+
+
+def logged(result, metric):
+    m = result.metrics
+    return m[m.metric == metric].pivot_table(index="step", columns="seed", values="value")
+
+
+def test_random_shift_hand_computed():
+    image = jnp.arange(9.0).reshape(1, 3, 3, 1)
+    # offset (pad, pad) is the identity
+    np.testing.assert_array_equal(shift_by(image, jnp.array([[1, 1]]), 1), image)
+    # offset (0, 0): the window starts one replicated row and column up-left
+    expected = jnp.array([[0, 0, 1], [0, 0, 1], [3, 3, 4]], jnp.float32).reshape(1, 3, 3, 1)
+    np.testing.assert_array_equal(shift_by(image, jnp.array([[0, 0]]), 1), expected)
+    # offset (2, 1): one row down
+    expected = jnp.array([[3, 4, 5], [6, 7, 8], [6, 7, 8]], jnp.float32).reshape(1, 3, 3, 1)
+    np.testing.assert_array_equal(shift_by(image, jnp.array([[2, 1]]), 1), expected)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--reset.every", "0"], "reset.every must be a positive interval, got 0"),
+        (
+            ["--reset.every", "100", "--reset.layers", "critc"],
+            "unknown layer selector 'critc'; valid choices: all, encoder, no-encoder",
+        ),
+        (["--redo.every", "100", "--redo.tau", "-0.5"], "redo.tau (τ) must be >= 0"),
+        (["--augment.pad", "1"], "augment.pad needs image observations"),
+        (["--replay-schedule.kind", "steps"], "needs as many --replay-schedule.at"),
+    ],
+)
+def test_bad_intervention_options_exit_2(capsys, argv, message):
+    try:
+        code = main(["train", "dqn", "--env", "CartPole-v1", "--no-progress", *argv])
+    except SystemExit as e:
+        code = e.code
+    assert code == 2
+    assert message in " ".join(capsys.readouterr().err.replace("│", " ").split())
+
+
+def test_step_schedule_sets_the_ratio_and_the_update_count():
+    schedule = ReplayScheduleConfig(kind="steps", at=(400,), values=(2.0,))
+    result = plastix.train(
+        "dqn",
+        "CartPole-v1",
+        replay_ratio=0.5,
+        plasticity=PlasticityConfig(replay_schedule=schedule),
+        **TINY,
+    )
+    ratios = logged(result, "replay_ratio")[0]
+    assert ratios[200] == 0.5 and ratios[400] == 2.0 and ratios[800] == 2.0
+    # steps 100..400 at 0.5 (301 steps), steps 401..800 at 2 (400 steps)
+    assert int(result.state.agent.num_updates[0]) == int(0.5 * 301) + 2 * 400
+
+
+def test_adaptive_replay_ratio_switches_once_when_fau_settles():
+    # threshold 1: any change counts as settled, so each seed switches at its second check
+    schedule = ReplayScheduleConfig(
+        kind="adaptive", low=0.5, high=4.0, check_every=200, threshold=1.0
+    )
+    result = plastix.train(
+        "dqn", "CartPole-v1", seeds=2, plasticity=PlasticityConfig(replay_schedule=schedule), **TINY
+    )
+    ratios = logged(result, "replay_ratio")
+    np.testing.assert_array_equal(ratios.loc[200], [0.5, 0.5])
+    np.testing.assert_array_equal(ratios.loc[400], [4.0, 4.0])
+    np.testing.assert_array_equal(ratios.loc[800], [4.0, 4.0])
+
+
+class AfterStep(ReplayRatioSchedule):
+    """A user's own trigger: ratio 3 from step 600 on."""
+
+    def check_steps(self):
+        return [600]
+
+    def update(self, step, ratios, critic_fau):
+        return np.full_like(ratios, 3.0) if step >= 600 else ratios
+
+
+def test_a_user_schedule_object_drives_the_ratio():
+    result = plastix.train("dqn", "CartPole-v1", replay_schedule=AfterStep(1.0), **TINY)
+    ratios = logged(result, "replay_ratio")[0]
+    assert ratios[400] == 1.0 and ratios[600] == 3.0
+    assert int(result.state.agent.num_updates[0]) == (600 - 100 + 1) + 3 * 200
+
+
+def test_interventions_combine_and_keep_the_replay_buffer():
+    plasticity = PlasticityConfig(
+        reset=ResetConfig(every=400, layers="critic/head"),
+        shrink_perturb=ShrinkPerturbConfig(every=400),
+        redo=ReDoConfig(every=200, unit="steps", tau=0.1),
+    )
+    result = plastix.train(
+        "dqn",
+        "CartPole-v1",
+        seeds=2,
+        plasticity=plasticity,
+        diagnostics=DiagnosticsConfig(every=400),
+        **TINY,
+    )
+    assert list(logged(result, "intervention/reset").index) == [400, 800]
+    assert list(logged(result, "intervention/shrink_perturb").index) == [400, 800]
+    assert list(logged(result, "intervention/redo").index) == [200, 400, 600, 800]
+    # the buffer still holds every transition (800 < capacity): resets do not clear it
+    np.testing.assert_array_equal(result.state.buffer.size, [800, 800])
+    assert result.summary["status"] == "completed"
+
+
+def test_augmentation_switches_on_and_off_at_the_given_steps():
+    result = plastix.train(
+        "dqn",
+        "MinAtar-Breakout",
+        conv_channels=(2,),
+        plasticity=PlasticityConfig(augment=AugmentConfig(pad=1, start=400, stop=600)),
+        **TINY,
+    )
+    flags = logged(result, "augment")[0]
+    assert [flags[s] for s in (200, 400, 600, 800)] == [0.0, 1.0, 0.0, 0.0]
+
+
+def test_stored_plasticity_config_reruns(tmp_path):
+    plasticity = PlasticityConfig(reset=ResetConfig(every=400, layers="last:1"))
+    first = plastix.train("dqn", "CartPole-v1", out=tmp_path / "a", plasticity=plasticity, **TINY)
+    again = plastix.rerun(tmp_path / "a", progress=False)
+    for x, y in zip(
+        jax.tree.leaves(first.state.agent.params),
+        jax.tree.leaves(again.state.agent.params),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(x, y)
