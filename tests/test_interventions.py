@@ -233,3 +233,29 @@ def test_redo_with_tau_zero_never_changes_a_random_networks_outputs(trained_sac,
         after = module.apply({"params": new.params[net]}, *args)
         for x, y in zip(jax.tree.leaves(before), jax.tree.leaves(after), strict=True):
             np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+
+
+def test_selectors_keep_layernorm_with_its_layer():
+    from plastix.agents import DQN, DQNConfig
+    from plastix.envs.spaces import Discrete
+
+    agent = DQN(
+        DQNConfig(hidden_sizes=(4, 4), layer_norm=True, conv_channels=(2,)),
+        Box.from_bounds(0, 1, (5, 5, 1)),
+        Discrete(2),
+        10,
+    )
+    params = jax.eval_shape(agent.init, jax.random.key(0)).params
+    chosen = {p for p, v in flat(select(params, "critic/last:2")).items() if v}
+    assert chosen == {
+        "critic/head/bias",
+        "critic/head/kernel",
+        "critic/torso/dense_1/bias",
+        "critic/torso/dense_1/kernel",
+        "critic/torso/norm_1/bias",
+        "critic/torso/norm_1/scale",
+    }
+    chosen = {p for p, v in flat(select(params, "critic/encoder/conv_0")).items() if v}
+    assert chosen == {"critic/encoder/conv_0/bias", "critic/encoder/conv_0/kernel"}
+    chosen = {p for p, v in flat(select(params, "last:4")).items() if v}
+    assert "critic/encoder/norm_0/scale" in chosen  # the conv's LayerNorm goes with it

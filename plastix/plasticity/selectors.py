@@ -40,13 +40,14 @@ def layers_of(network_params: dict) -> list[str]:
 
 
 def _layer_of_path(path: str) -> str:
-    """``torso/norm_1/scale`` -> ``torso/dense_1``; ``head/kernel`` -> ``head``."""
+    """``torso/norm_1/scale`` -> ``torso/dense_1``, ``encoder/norm_0/bias`` ->
+    ``encoder/conv_0``; ``head/kernel`` -> ``head``."""
     parts = path.split("/")
     if parts[0] == "head":
         return "head"
     if parts[0] in LAYER_SCOPES and len(parts) > 1:
-        name = parts[1].replace("norm_", "dense_")
-        return f"{parts[0]}/{name}"
+        layer = "conv_" if parts[0] == "encoder" else "dense_"
+        return f"{parts[0]}/{parts[1].replace('norm_', layer)}"
     return parts[0]
 
 
