@@ -26,6 +26,22 @@ from plastix.config import RunConfig
 from plastix.envs.base import JaxEnv, TimeStep
 from plastix.plasticity.augment import random_shift
 
+# Each seed's key feeds independent streams told apart by salts: the keys of evaluation number
+# i are derive_keys(keys, EVALUATION_SALT, i); 10, 11, 12 serve reset, shrink-and-perturb and
+# ReDo, 20 the replay-ratio schedule's FAU batches.
+EVALUATION_SALT, DIAGNOSTICS_SALT, INTERVENTION_SALT, REPLAY_SCHEDULE_SALT = 1, 2, 10, 20
+
+
+def derive_keys(keys: jax.Array, *salts: int) -> jax.Array:
+    """Per-seed keys ``fold_in(fold_in(key, salts[0]), salts[1]) ...`` for a stack of keys."""
+
+    def derive(key):
+        for salt in salts:
+            key = jax.random.fold_in(key, salt)
+        return key
+
+    return jax.vmap(derive)(keys)
+
 
 @struct.dataclass
 class LoopState:

@@ -92,6 +92,11 @@ class MetricLog:
         self.metric.append(metric)
         self.value.append(float(value))
 
+    def add_seeds(self, seeds, step: int, metric: str, values) -> None:
+        """One row per seed: ``values[k]`` for ``seeds[k]``."""
+        for seed, value in zip(seeds, values, strict=True):
+            self.add(seed, step, metric, value)
+
     def table(self) -> pa.Table:
         return pa.table(
             {

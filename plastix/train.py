@@ -31,7 +31,14 @@ from plastix.agents import get_agent
 from plastix.agents.base import Agent, ConfigError, OffPolicyConfig
 from plastix.config import RunConfig
 from plastix.envs import GYMNASIUM_PREFIX, GymnasiumEnv, check_env_name, is_jittable, make_env
-from plastix.loop import Learner, LoopState, StepOutput
+from plastix.loop import (
+    DIAGNOSTICS_SALT,
+    EVALUATION_SALT,
+    Learner,
+    LoopState,
+    StepOutput,
+    derive_keys,
+)
 from plastix.plasticity.config import PlasticityConfig
 from plastix.plasticity.diagnostics import DiagnosticsConfig, diagnose
 from plastix.plasticity.replay_ratio import ReplayRatioSchedule
@@ -271,7 +278,7 @@ class Driver:
         self._diagnose = jax.jit(jax.vmap(measure))
 
     def measure(self, index: int) -> dict[str, np.ndarray]:
-        keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, 2), index))(self.keys)
+        keys = derive_keys(self.keys, DIAGNOSTICS_SALT, index)
         values = self._diagnose(self.state, self.initial_params, keys)
         return {name: np.asarray(v) for name, v in values.items()}
 
@@ -328,9 +335,9 @@ class Driver:
                 sps = iters * run.num_envs / max(elapsed, 1e-9)
                 self._log_episodes(log, outputs, first_step, recent)
                 diverged = []
+                log.add_seeds(seeds, step, "steps_per_second", [sps] * len(seeds))
+                log.add_seeds(seeds, step, "updates", updates)
                 for k, s in enumerate(seeds):
-                    log.add(s, step, "steps_per_second", sps)
-                    log.add(s, step, "updates", updates[k])
                     if counts[k] > 0:
                         for name, total in sums.items():
                             value = total[k] / counts[k]
@@ -355,12 +362,10 @@ class Driver:
                         best_eval[k] = mean if best_eval[k] is None else max(best_eval[k], mean)
                 if self.diagnostics_iters and done_iters % self.diagnostics_iters == 0:
                     for name, values in self.measure(done_iters).items():
-                        for k, s in enumerate(seeds):
-                            log.add(s, step, name, values[k])
+                        log.add_seeds(seeds, step, name, values)
                 self.state, applied = self.interventions.apply(self.state, step, self.keys)
                 for name, values in applied.items():
-                    for k, s in enumerate(seeds):
-                        log.add(s, step, name, values[k])
+                    log.add_seeds(seeds, step, name, values)
                 if progress:
                     progress.update(
                         task,
@@ -444,7 +449,7 @@ class JaxDriver(Driver):
         remainder = learner.total_iterations % self.chunk_iters
         if remainder:
             self._compile_chunk(remainder)
-        eval_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(self.keys)
+        eval_keys = derive_keys(self.keys, EVALUATION_SALT, 0)
         self._evaluate = (
             jax.jit(jax.vmap(learner.evaluate)).lower(self.state.agent, eval_keys).compile()
         )
@@ -461,7 +466,7 @@ class JaxDriver(Driver):
         return outputs, sums, np.asarray(counts), updates
 
     def evaluate(self, index: int) -> np.ndarray:
-        keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, 1), index))(self.keys)
+        keys = derive_keys(self.keys, EVALUATION_SALT, index)
         return np.asarray(self._evaluate(self.state.agent, keys))
 
 
@@ -528,7 +533,7 @@ class HostDriver(Driver):
         obs = self.eval_env.reset(self.env_seeds(10_000_000 * (index + 1), n))
         returns = np.zeros(run.seeds * n)
         finished = np.zeros(run.seeds * n, bool)
-        keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, 1), index))(self.keys)
+        keys = derive_keys(self.keys, EVALUATION_SALT, index)
         for _ in range(MAX_HOST_EVAL_STEPS):
             keys, act_keys = jax.vmap(jax.random.split, out_axes=1)(keys)
             batched = obs.reshape((run.seeds, n) + obs.shape[1:])

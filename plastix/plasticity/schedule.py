@@ -16,6 +16,7 @@ import numpy as np
 
 from plastix import replay
 from plastix.agents.base import Agent, ConfigError
+from plastix.loop import INTERVENTION_SALT, REPLAY_SCHEDULE_SALT, derive_keys
 from plastix.plasticity import interventions
 from plastix.plasticity.config import PlasticityConfig
 from plastix.plasticity.metrics import fraction_active_units
@@ -154,8 +155,7 @@ class Interventions:
             due = self._due(name, step, num_updates)
             if due.any():
                 self.counts[name] += 1
-                salt = jnp.uint32(10_000 + 1000 * index + self.counts[name])
-                keys = jax.vmap(lambda k, s=salt: jax.random.fold_in(k, s))(seed_keys)
+                keys = derive_keys(seed_keys, INTERVENTION_SALT + index, self.counts[name])
                 state = self._function(name)(state, keys, jnp.asarray(due))
                 logged[f"intervention/{name}"] = due.astype(float)
         a = self.config.augment
@@ -164,9 +164,7 @@ class Interventions:
             state = state.replace(augment=jnp.full(state.augment.shape, on))
             logged["augment"] = np.full(len(num_updates), float(on))
         ratios = np.asarray(state.replay_ratio)
-        fau_keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, 20), step))(
-            seed_keys
-        )
+        fau_keys = derive_keys(seed_keys, REPLAY_SCHEDULE_SALT, step)
         new_ratios = self.schedule.update(
             step, ratios.copy(), lambda: self._critic_fau(state, fau_keys)
         )
