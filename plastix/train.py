@@ -376,6 +376,8 @@ class Driver:
                     )
                 if run_dir is not None and time.perf_counter() - last_write > 10.0:
                     log.write(run_dir)
+                    summary.update(status="running", steps_done=step)
+                    runs.atomic_write_json(run_dir / runs.SUMMARY_FILE, summary)
                     last_write = time.perf_counter()
             status = "completed"
         except KeyboardInterrupt:
