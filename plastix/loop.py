@@ -23,7 +23,7 @@ from flax import struct
 from plastix import replay
 from plastix.agents.base import Agent, AgentState
 from plastix.config import RunConfig
-from plastix.envs.base import JaxEnv, TimeStep
+from plastix.envs.base import TimeStep
 from plastix.plasticity.augment import random_shift
 
 # Each seed's key feeds independent streams told apart by salts: the keys of evaluation number
@@ -255,7 +255,3 @@ class Learner:
         init = (obs, env_state, jnp.zeros((n,), jnp.float32), jnp.zeros((n,), bool), key)
         (_, _, returns, _, _), _ = jax.lax.scan(step, init, None, self.env.max_episode_steps)
         return returns
-
-
-def is_jax_env(env) -> bool:
-    return isinstance(env, JaxEnv)
