@@ -51,6 +51,7 @@ class MLPTorso(nn.Module):
 
     hidden_sizes: Sequence[int]
     layer_norm: bool = False
+    record: bool = True  # sow the activations
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -59,7 +60,8 @@ class MLPTorso(nn.Module):
             if self.layer_norm:
                 x = nn.LayerNorm(name=f"norm_{i}")(x)
             x = nn.relu(x)
-            self.sow(ACTIVATIONS, f"dense_{i}_out", x)
+            if self.record:
+                self.sow(ACTIVATIONS, f"dense_{i}_out", x)
         return x
 
 
@@ -72,11 +74,17 @@ class NetSpec:
     conv_kernel_sizes: tuple[int, ...] = ()
     conv_strides: tuple[int, ...] = ()
     layer_norm: bool = False
+    injection: bool = False
+    """build plasticity-injection branches (see ``after_encoder``)."""
 
 
-def body(spec: NetSpec, obs: jax.Array, extra: jax.Array | None = None) -> jax.Array:
-    """``encoder`` (when the spec has convolutions) then ``torso``, created in the caller's
-    scope so their parameter paths are ``encoder/...`` and ``torso/...``."""
+INJECTED = "injected"
+INJECTED_FROZEN = "injected_frozen"
+
+
+def encode(spec: NetSpec, obs: jax.Array, extra: jax.Array | None = None) -> jax.Array:
+    """``encoder`` (when the spec has convolutions), created in the caller's scope so its
+    parameter paths are ``encoder/...``; ``extra`` (an action) is appended to its output."""
     x = obs
     if spec.conv_channels:
         x = ConvEncoder(
@@ -88,7 +96,54 @@ def body(spec: NetSpec, obs: jax.Array, extra: jax.Array | None = None) -> jax.A
         )(x)
     if extra is not None:
         x = jnp.concatenate([x, extra], axis=-1)
-    return MLPTorso(spec.hidden_sizes, spec.layer_norm, name="torso")(x)
+    return x
+
+
+def _torso_and_head(spec: NetSpec, x, outputs: int, head_scale: float, record: bool):
+    x = MLPTorso(spec.hidden_sizes, spec.layer_norm, record, name="torso")(x)
+    return nn.Dense(outputs, kernel_init=default_init(head_scale), name="head")(x)
+
+
+class _Branch(nn.Module):
+    """A copy of ``torso`` + ``head``, for plasticity injection."""
+
+    spec: NetSpec
+    outputs: int
+    head_scale: float
+
+    @nn.compact
+    def __call__(self, x):
+        return _torso_and_head(self.spec, x, self.outputs, self.head_scale, record=False)
+
+
+def after_encoder(
+    module: nn.Module, spec: NetSpec, features, outputs: int, head_scale: float
+) -> jax.Array:
+    """``torso`` then ``head`` on the encoder's features, in ``module``'s scope.
+
+    With ``spec.injection`` (plasticity injection, Nikishin et al. 2023) the output is
+    ``h_θ(φ) + (h_θ1′(φ) − h_θ2′(φ))``: ``h_θ`` is ``torso`` + ``head``, ``θ1′`` (``injected``)
+    and ``θ2′`` (``injected_frozen``) are two copies of it that are equal at initialisation —
+    so the bracket is exactly zero and the output is ``h_θ(φ)`` — and ``θ2′`` never receives
+    gradients. ``plasticity.interventions.inject`` gives both copies the same fresh values and
+    freezes ``θ`` in the optimizer, so only ``θ1′`` (and the encoder ``φ``) learn afterwards.
+    """
+    out = _torso_and_head(spec, features, outputs, head_scale, record=True)
+    if not spec.injection:
+        return out
+    branch = _Branch(spec, outputs, head_scale, name=INJECTED)
+    new = branch(features)
+    # θ2′ starts as a copy of θ1′ (read back from the variables just created).
+    frozen = module.param(INJECTED_FROZEN, lambda _: module.variables["params"][INJECTED])
+    old = _Branch(spec, outputs, head_scale, parent=None).apply(
+        {"params": jax.lax.stop_gradient(frozen)}, features
+    )
+    return out + (new - old)
+
+
+def is_injection_branch(path: str) -> bool:
+    """Whether a parameter path lies in an injection branch (these start frozen)."""
+    return INJECTED in path.split("/") or INJECTED_FROZEN in path.split("/")
 
 
 class QNetwork(nn.Module):
@@ -99,8 +154,7 @@ class QNetwork(nn.Module):
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> jax.Array:
-        features = body(self.spec, obs)
-        return nn.Dense(self.num_actions, kernel_init=default_init(1.0), name="head")(features)
+        return after_encoder(self, self.spec, encode(self.spec, obs), self.num_actions, 1.0)
 
 
 class Critic(nn.Module):
@@ -110,8 +164,7 @@ class Critic(nn.Module):
 
     @nn.compact
     def __call__(self, obs: jax.Array, action: jax.Array) -> jax.Array:
-        features = body(self.spec, obs, action)
-        return nn.Dense(1, kernel_init=default_init(1.0), name="head")(features)[..., 0]
+        return after_encoder(self, self.spec, encode(self.spec, obs, action), 1, 1.0)[..., 0]
 
 
 # An ensemble of independent critics evaluated in one vmapped call: every parameter (and every
@@ -136,8 +189,7 @@ class GaussianActor(nn.Module):
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
-        features = body(self.spec, obs)
-        out = nn.Dense(2 * self.action_dim, kernel_init=default_init(0.01), name="head")(features)
+        out = after_encoder(self, self.spec, encode(self.spec, obs), 2 * self.action_dim, 0.01)
         mean, log_std = jnp.split(out, 2, axis=-1)
         # Squash log_std smoothly into its range (as CleanRL's SAC): no dead gradient at a clip.
         log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (

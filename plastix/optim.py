@@ -49,6 +49,44 @@ def adam(
     return optax.GradientTransformation(init, update)
 
 
+class FreezeState(NamedTuple):
+    trainable: Any  # bool per parameter array
+    inner: Any
+
+
+def freezable(
+    inner: optax.GradientTransformation, frozen_at_init=None
+) -> optax.GradientTransformation:
+    """``inner`` with a per-array on/off switch: a frozen array's gradient is zeroed before
+    ``inner`` (so it does not count in a global-norm clip) and its update is zeroed after (so
+    momentum cannot move it). ``frozen_at_init(path) -> bool`` picks the arrays frozen from the
+    start; ``set_trainable`` flips them later (plasticity injection freezes the old head)."""
+
+    def init(params):
+        def trainable(path, _):
+            name = "/".join(str(getattr(k, "key", k)) for k in path)
+            return jnp.asarray(not (frozen_at_init and frozen_at_init(name)))
+
+        return FreezeState(jax.tree_util.tree_map_with_path(trainable, params), inner.init(params))
+
+    def update(grads, state, params=None):
+        grads = jax.tree.map(lambda g, t: jnp.where(t, g, 0.0), grads, state.trainable)
+        updates, inner_state = inner.update(grads, state.inner, params)
+        updates = jax.tree.map(lambda u, t: jnp.where(t, u, 0.0), updates, state.trainable)
+        return updates, FreezeState(state.trainable, inner_state)
+
+    return optax.GradientTransformation(init, update)
+
+
+def set_trainable(opt_state, trainable: Any):
+    """Replaces the on/off switches of a ``freezable`` state with ``trainable``, a tree like
+    the parameters of bools."""
+    if not isinstance(opt_state, FreezeState):
+        raise TypeError("set_trainable needs the state of an optim.freezable optimizer")
+    new = jax.tree.map(lambda old, t: jnp.asarray(t, old.dtype), opt_state.trainable, trainable)
+    return opt_state._replace(trainable=new)
+
+
 def find_adam_states(opt_state) -> list[AdamState]:
     """The ``AdamState``s inside an optimizer state (e.g. inside a ``chain``)."""
     return [

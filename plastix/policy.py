@@ -34,12 +34,16 @@ def load_policy(run_dir: str | Path) -> Policy:
     from plastix.train import configs_from_record
 
     record = runs.load_config(run_dir)
-    agent_name, agent_config, run_config, *_ = configs_from_record(record)
+    agent_name, agent_config, run_config, _, plasticity = configs_from_record(record)
     from plastix.agents import get_agent
 
     env = make_env(run_config.env)
     agent = get_agent(agent_name)(
-        agent_config, env.observation_space, env.action_space, run_config.steps
+        agent_config,
+        env.observation_space,
+        env.action_space,
+        run_config.steps,
+        injection=plasticity.injected_networks(),
     )
     keys = jnp.stack([jax.random.key(s) for s in range(run_config.seeds)])
     # Only the parameters are stored; the rest of the state (optimizer, targets) is not needed

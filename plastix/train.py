@@ -191,7 +191,13 @@ def run_training(
     # Host environments are built with every seed's copies; one for probing the spaces first.
     probe = make_env(env, num_envs=1)
     jittable = is_jittable(probe)
-    agent = agent_cls(agent_config, probe.observation_space, probe.action_space, run.steps)
+    agent = agent_cls(
+        agent_config,
+        probe.observation_space,
+        probe.action_space,
+        run.steps,
+        injection=plasticity.injected_networks(),
+    )
     interventions = Interventions(agent, plasticity, run.replay_ratio, replay_schedule)
     run_dir = runs.prepare_run_dir(run.out, run.overwrite) if run.out else None
 

@@ -259,3 +259,100 @@ def test_selectors_keep_layernorm_with_its_layer():
     assert chosen == {"critic/encoder/conv_0/bias", "critic/encoder/conv_0/kernel"}
     chosen = {p for p, v in flat(select(params, "last:4")).items() if v}
     assert "critic/encoder/norm_0/scale" in chosen  # the conv's LayerNorm goes with it
+
+
+@pytest.fixture(scope="module")
+def injectable_sac():
+    agent = SAC(
+        SACConfig(hidden_sizes=(8, 8), learning_rate=1e-2),
+        Box.from_bounds(0, 1, (3,)),
+        Box.from_bounds(-1, 1, (1,)),
+        10,
+        injection=("actor", "critic"),
+    )
+    return agent, jax.jit(agent.update)
+
+
+def sac_batch(key, n=6):
+    k1, k2, k3 = jax.random.split(key, 3)
+    return Batch(
+        obs=jax.random.uniform(k1, (n, 3)),
+        action=jnp.tanh(jax.random.normal(k2, (n, 1))),
+        reward=jax.random.normal(k3, (n,)),
+        next_obs=jax.random.uniform(k1, (n, 3)),
+        discount=jnp.full((n,), 0.9),
+    )
+
+
+def outputs(agent, state, batch):
+    q = agent.critic.apply({"params": state.params["critic"]}, batch.obs, batch.action)
+    mean, log_std = agent.actor.apply({"params": state.params["actor"]}, batch.obs)
+    return q, mean, log_std
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_injection_keeps_outputs_and_only_the_new_copy_learns(injectable_sac, seed):
+    agent, update = injectable_sac
+    keys = jax.random.split(jax.random.key(seed), 5)
+    state = agent.init(keys[0])
+    for k in keys[1:3]:
+        state, _ = update(state, sac_batch(k), k)  # θ trains, the branches do not
+    probe = sac_batch(keys[3], 32)
+    before = outputs(agent, state, probe)
+    injected = interventions.inject(agent, state, keys[4], ["critic", "actor"])
+    for x, y in zip(before, outputs(agent, injected, probe), strict=True):
+        np.testing.assert_array_equal(x, y)  # exactly: h + (h1 - h2) with h1 == h2
+    for net in ("critic", "actor"):
+        new, frozen = injected.params[net]["injected"], injected.params[net]["injected_frozen"]
+        old = flat(state.params[net]["injected"])
+        for path, x in flat(new).items():
+            np.testing.assert_array_equal(x, flat(frozen)[path])  # θ1′ = θ2′ ...
+            if path.endswith("kernel"):  # ... a fresh initialisation (biases start at 0)
+                assert np.any(np.asarray(x) != np.asarray(old[path]))
+    after, _ = update(injected, sac_batch(keys[1]), keys[1])
+    for net in ("critic", "actor"):
+        for path, value in flat(after.params[net]).items():
+            moved = bool(np.any(np.asarray(value) != np.asarray(flat(injected.params[net])[path])))
+            assert moved == path.startswith("injected/"), (net, path)
+    # the critic's target copy of θ1′ starts from the injected values
+    for x, y in zip(
+        jax.tree.leaves(injected.target_params["critic"]["injected"]),
+        jax.tree.leaves(injected.params["critic"]["injected"]),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_before_injection_the_branches_neither_learn_nor_change_outputs(injectable_sac):
+    agent, update = injectable_sac
+    plain = SAC(agent.config, agent.observation_space, agent.action_space, 10)
+    state = agent.init(jax.random.key(7))
+    probe = sac_batch(jax.random.key(8), 16)
+    # the same θ in a network without branches gives the same outputs
+    plain_state = plain.init(jax.random.key(7))
+    plain_state = plain_state.replace(
+        params={
+            net: {k: v for k, v in p.items() if not k.startswith("injected")}
+            if isinstance(p, dict)
+            else p
+            for net, p in state.params.items()
+        }
+    )
+    for x, y in zip(outputs(agent, state, probe), outputs(plain, plain_state, probe), strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-6)
+    new, _ = update(state, probe, jax.random.key(9))
+    for net in ("critic", "actor"):
+        for path, value in flat(new.params[net]).items():
+            if path.startswith("injected"):
+                np.testing.assert_array_equal(value, flat(state.params[net])[path])
+
+
+def test_injection_into_an_unknown_network_names_the_choices():
+    with pytest.raises(ConfigError, match="valid choices: actor, critic"):
+        SAC(
+            SACConfig(hidden_sizes=(8,)),
+            Box.from_bounds(0, 1, (3,)),
+            Box.from_bounds(-1, 1, (1,)),
+            10,
+            injection=("critc",),
+        )

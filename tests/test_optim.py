@@ -39,3 +39,22 @@ def test_reset_where_restarts_only_the_selected_statistics():
     # The first step after a full reset is a bias-corrected Adam step of size lr.
     updates, _ = opt.update(jax.tree.map(jnp.ones_like, p), reset)
     np.testing.assert_allclose(updates["b"], -1e-2, rtol=1e-4)
+
+
+def test_freezable_stops_frozen_arrays_and_keeps_them_out_of_the_clip():
+    p = params()
+    inner = optax.chain(optax.clip_by_global_norm(1.0), optim.adam(1e-2))
+    opt = optim.freezable(inner, frozen_at_init=lambda path: path == "b")
+    state = opt.init(p)
+    assert not bool(state.trainable["b"]) and bool(state.trainable["a"])
+    g = {"a": jnp.full((3, 2), 0.1), "b": jnp.full((2,), 100.0)}
+    updates, state = opt.update(g, state)
+    np.testing.assert_array_equal(updates["b"], 0.0)
+    # "b"'s huge gradient did not count in the global-norm clip: "a" moves as if alone
+    alone, _ = inner.update({"a": g["a"], "b": jnp.zeros(2)}, inner.init(p))
+    np.testing.assert_allclose(updates["a"], alone["a"], rtol=1e-6)
+    # unfrozen later, it moves; frozen later, momentum alone cannot move it
+    state = optim.set_trainable(state, {"a": False, "b": True})
+    updates, state = opt.update(g, state)
+    np.testing.assert_array_equal(updates["a"], 0.0)
+    assert np.all(np.asarray(updates["b"]) != 0.0)

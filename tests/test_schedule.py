@@ -8,6 +8,7 @@ from plastix.cli import main
 from plastix.plasticity.augment import shift_by
 from plastix.plasticity.config import (
     AugmentConfig,
+    InjectConfig,
     PlasticityConfig,
     ReDoConfig,
     ReplayScheduleConfig,
@@ -57,6 +58,11 @@ def test_random_shift_hand_computed():
         (["--redo.every", "100", "--redo.tau", "-0.5"], "redo.tau (τ) must be >= 0"),
         (["--augment.pad", "1"], "augment.pad needs image observations"),
         (["--replay-schedule.kind", "steps"], "needs as many --replay-schedule.at"),
+        (["--inject.at", "0"], "inject.at must be a positive environment step, got 0"),
+        (
+            ["--inject.at", "100", "--inject.networks", "actor"],
+            "dqn has no network 'actor' to inject into; valid choices: critic",
+        ),
     ],
 )
 def test_bad_intervention_options_exit_2(capsys, argv, message):
@@ -158,3 +164,26 @@ def test_stored_plasticity_config_reruns(tmp_path):
         strict=True,
     ):
         np.testing.assert_array_equal(x, y)
+
+
+def test_injection_at_a_step_keeps_the_run_going_and_reloads(tmp_path):
+    plasticity = PlasticityConfig(inject=InjectConfig(at=400))
+    result = plastix.train(
+        "dqn", "CartPole-v1", out=tmp_path / "inj", plasticity=plasticity, **TINY
+    )
+    assert list(logged(result, "intervention/inject").index) == [400]
+    critic = result.state.agent.params["critic"]
+    # after the injection only the new copy θ1′ learned: θ2′ still holds its injected values,
+    # θ1′ moved away from them
+    moved = [
+        bool(np.any(np.asarray(a) != np.asarray(b)))
+        for a, b in zip(
+            jax.tree.leaves(critic["injected"]),
+            jax.tree.leaves(critic["injected_frozen"]),
+            strict=True,
+        )
+    ]
+    assert all(moved)
+    policy = plastix.load_policy(tmp_path / "inj")
+    obs = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
+    np.testing.assert_array_equal(policy.predict(obs), result.predict(obs))

@@ -26,7 +26,7 @@ from flax import struct
 
 from plastix import optim
 from plastix.envs.spaces import Box, Space
-from plastix.nets import NetSpec
+from plastix.nets import NetSpec, is_injection_branch
 from plastix.replay import Batch
 
 
@@ -122,25 +122,49 @@ class OffPolicyConfig:
         return NetSpec(tuple(self.hidden_sizes), layer_norm=self.layer_norm)
 
     def optimizer(self) -> optax.GradientTransformation:
-        # Adam with a count per parameter array, so interventions can restart any part of it.
-        adam = optim.adam(self.learning_rate)
-        if self.max_grad_norm == float("inf"):
-            return adam
-        return optax.chain(optax.clip_by_global_norm(self.max_grad_norm), adam)
+        # Adam with a count per parameter array, so interventions can restart any part of it,
+        # behind per-array freeze switches (plasticity injection freezes the old head; its
+        # branches start frozen).
+        inner = optim.adam(self.learning_rate)
+        if self.max_grad_norm != float("inf"):
+            inner = optax.chain(optax.clip_by_global_norm(self.max_grad_norm), inner)
+        return optim.freezable(inner, frozen_at_init=is_injection_branch)
 
 
 class Agent:
     """Base class: stores config and spaces, checks that the agent can handle the spaces."""
 
     name: ClassVar[str]
+    networks: ClassVar[tuple[str, ...]]
+    """the networks with layers (``encoder``/``torso``/``head``), by parameter name."""
     config: OffPolicyConfig
 
-    def __init__(self, config, observation_space: Space, action_space: Space, total_steps: int):
+    def __init__(
+        self,
+        config,
+        observation_space: Space,
+        action_space: Space,
+        total_steps: int,
+        injection: tuple[str, ...] = (),
+    ):
+        """``injection`` names the networks built with plasticity-injection branches."""
         self.check_spaces(observation_space, action_space)
+        unknown = [n for n in injection if n not in self.networks]
+        if unknown:
+            raise ConfigError(
+                f"{self.name} has no network {', '.join(map(repr, unknown))} to inject into; "
+                f"valid choices: {', '.join(self.networks)}"
+            )
         self.config = config
         self.observation_space = observation_space
         self.action_space = action_space
         self.total_steps = int(total_steps)
+        self.injection = tuple(injection)
+
+    def net_spec(self, network: str) -> NetSpec:
+        """The body of ``network``: the config's, with injection branches if asked for."""
+        spec = self.config.net_spec(self.observation_space)
+        return dataclasses.replace(spec, injection=network in self.injection)
 
     @classmethod
     def check_spaces(cls, observation_space: Space, action_space: Space) -> None:

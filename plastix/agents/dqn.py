@@ -70,10 +70,11 @@ class DQNConfig(OffPolicyConfig):
 class DQN(Agent):
     name = "dqn"
     Config = DQNConfig
+    networks = ("critic",)
 
-    def __init__(self, config: DQNConfig, observation_space, action_space, total_steps: int):
-        super().__init__(config, observation_space, action_space, total_steps)
-        self.network = QNetwork(action_space.n, config.net_spec(observation_space))
+    def __init__(self, config: DQNConfig, observation_space, action_space, total_steps, **kw):
+        super().__init__(config, observation_space, action_space, total_steps, **kw)
+        self.network = QNetwork(action_space.n, self.net_spec("critic"))
         self.optimizer = config.optimizer()
 
     @classmethod

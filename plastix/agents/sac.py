@@ -66,13 +66,15 @@ def squash_log_prob(mean, log_std, noise):
 class SAC(Agent):
     name = "sac"
     Config = SACConfig
+    networks = ("actor", "critic")
 
-    def __init__(self, config: SACConfig, observation_space, action_space, total_steps: int):
-        super().__init__(config, observation_space, action_space, total_steps)
-        spec = config.net_spec(observation_space)
+    def __init__(self, config: SACConfig, observation_space, action_space, total_steps, **kw):
+        super().__init__(config, observation_space, action_space, total_steps, **kw)
         self.action_dim = int(jnp.prod(jnp.asarray(action_space.shape)))
-        self.actor = GaussianActor(self.action_dim, spec, config.log_std_min, config.log_std_max)
-        self.critic = CriticEnsemble(spec)
+        self.actor = GaussianActor(
+            self.action_dim, self.net_spec("actor"), config.log_std_min, config.log_std_max
+        )
+        self.critic = CriticEnsemble(self.net_spec("critic"))
         self.num_critics = 2
         self.optimizer = config.optimizer()
         self.target_entropy = (

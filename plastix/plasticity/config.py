@@ -2,7 +2,7 @@
 
 Each is off until its interval (``every``) is set; an interval of 0 is an error. On the command
 line each is a group of flags: ``--reset.every 20000 --reset.layers critic,actor``,
-``--redo.every 1000``, ``--augment.pad 1``, ``--replay-schedule.kind adaptive``.
+``--redo.every 1000``, ``--inject.at 50000``, ``--augment.pad 1``, ``--replay-schedule.kind adaptive``.
 In Python they are values of ``PlasticityConfig`` (or keywords of ``plastix.train``).
 
 Interventions act between compiled chunks of the training loop, after the environment step
@@ -87,6 +87,27 @@ class ReDoConfig:
 
 
 @dataclass(frozen=True)
+class InjectConfig:
+    """Plasticity injection (Nikishin et al. 2023), once, at a given environment step."""
+
+    at: int | None = None
+    """environment step of the injection (unset: none)."""
+    networks: str = "critic"
+    """networks to inject into: critic, actor (comma-separated)."""
+
+    def __post_init__(self):
+        require(
+            self.at is None or self.at >= 1,
+            f"inject.at must be a positive environment step, got {self.at} (leave it unset "
+            "for none)",
+        )
+        require(bool(self.network_names()), "inject.networks must name at least one network")
+
+    def network_names(self) -> tuple[str, ...]:
+        return tuple(n.strip() for n in self.networks.split(",") if n.strip())
+
+
+@dataclass(frozen=True)
 class AugmentConfig:
     """Random-shift augmentation (DrQ) of image observations in updates."""
 
@@ -152,5 +173,10 @@ class PlasticityConfig:
     reset: ResetConfig = field(default_factory=ResetConfig)
     shrink_perturb: ShrinkPerturbConfig = field(default_factory=ShrinkPerturbConfig)
     redo: ReDoConfig = field(default_factory=ReDoConfig)
+    inject: InjectConfig = field(default_factory=InjectConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     replay_schedule: ReplayScheduleConfig = field(default_factory=ReplayScheduleConfig)
+
+    def injected_networks(self) -> tuple[str, ...]:
+        """The networks the agent must build with injection branches."""
+        return self.inject.network_names() if self.inject.at else ()

@@ -9,6 +9,9 @@ Target networks follow their online networks on the touched parameters.
 - ``reset`` (Nikishin et al. 2022, "The Primacy Bias in Deep RL"): touched parameters take
   fresh initial values; the replay buffer is kept (it is not part of the agent state).
 - ``shrink_perturb`` (Ash & Adams 2020): ``θ ← α·θ + σ·θ_fresh`` on touched parameters.
+- ``inject`` (Nikishin et al. 2023): plasticity injection into networks built with injection
+  branches (``nets.after_encoder``).
+- ``redo`` (Sokar et al. 2023): recycles dormant units.
 """
 
 from __future__ import annotations
@@ -46,6 +49,44 @@ def shrink_perturb(
     fresh = agent.init(key).params
     mixed = jax.tree.map(lambda p, f: alpha * p + sigma * f, state.params, fresh)
     return _consistent(state, _where(mask, mixed, state.params), mask)
+
+
+def inject(agent: Agent, state: AgentState, key: jax.Array, networks) -> AgentState:
+    """Plasticity injection (Nikishin et al. 2023, "Deep RL with Plasticity Injection").
+
+    For each of ``networks`` (built with ``injection``), the output is
+    ``h_θ(φ) + (h_θ1′(φ) − h_θ2′(φ))``: here both copies ``θ1′`` and ``θ2′`` get the same fresh
+    initial values — the bracket stays exactly zero, so the outputs do not change — and the
+    optimizer freezes ``θ`` (``torso``, ``head``) and ``θ2′`` while ``θ1′`` and the encoder
+    ``φ`` learn. ``θ1′``'s Adam statistics restart; target networks follow.
+    """
+    from plastix.nets import INJECTED, INJECTED_FROZEN
+
+    networks = list(networks)
+    missing = [n for n in networks if INJECTED not in state.params.get(n, {})]
+    if missing:
+        raise ValueError(
+            f"network(s) {', '.join(missing)} were built without injection branches; "
+            "build the agent with injection=(...) naming them"
+        )
+    fresh = agent.init(key).params
+
+    def paths(net, predicate):
+        return jax.tree_util.tree_map_with_path(
+            lambda path, p: jnp.full(p.shape, net in networks and predicate(path[0].key)),
+            state.params[net],
+        )
+
+    branch = {n: paths(n, lambda top: top in (INJECTED, INJECTED_FROZEN)) for n in state.params}
+    state = _consistent(state, _where(branch, fresh, state.params), branch)
+    opt_state = dict(state.opt_state)
+    for net in networks:
+        # θ (torso, head) and θ2′ frozen; θ1′ and the encoder learn.
+        trainable = jax.tree_util.tree_map_with_path(
+            lambda path, _: path[0].key in (INJECTED, "encoder"), state.params[net]
+        )
+        opt_state[net] = optim.set_trainable(opt_state[net], trainable)
+    return state.replace(opt_state=opt_state)
 
 
 def _set_path(tree: dict, path: str, value) -> dict:

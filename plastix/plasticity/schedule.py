@@ -57,6 +57,13 @@ class Interventions:
                     f"valid choices: all, {', '.join(layered)}"
                 )
             self.redo_networks = wanted
+        if c.inject.at:
+            missing = [n for n in c.inject.network_names() if n not in agent.injection]
+            if missing:
+                raise ConfigError(
+                    f"inject.networks {', '.join(missing)}: the agent was built without "
+                    "injection branches there; build it with injection=config.injected_networks()"
+                )
         if c.augment.pad and len(agent.observation_space.shape) != 3:
             raise ConfigError(
                 f"augment.pad needs image observations (H, W, C); this environment's are "
@@ -83,6 +90,8 @@ class Interventions:
             part = getattr(c, name)
             if part.every:
                 out.append(self._steps(part.every, part.unit))
+        if c.inject.at:
+            out.append(c.inject.at)
         if c.augment.pad:
             out += [s for s in (c.augment.start, c.augment.stop) if s]
         return [s for s in out if s > 0]
@@ -111,6 +120,8 @@ class Interventions:
         def per_seed(state, key, apply):
             if name == "reset":
                 new = interventions.reset(agent, state.agent, key, self.reset_mask)
+            elif name == "inject":
+                new = interventions.inject(agent, state.agent, key, c.inject.network_names())
             elif name == "shrink_perturb":
                 new = interventions.shrink_perturb(
                     agent,
@@ -149,6 +160,7 @@ class Interventions:
     def apply(self, state, step: int, seed_keys: jax.Array):
         """Applies what is due after environment step ``step``; returns the new state and
         ``{metric: per-seed values}`` to log."""
+        c = self.config
         logged: dict[str, np.ndarray] = {}
         num_updates = np.asarray(state.agent.num_updates)
         for index, name in enumerate(("reset", "shrink_perturb", "redo")):
@@ -158,6 +170,10 @@ class Interventions:
                 keys = derive_keys(seed_keys, INTERVENTION_SALT + index, self.counts[name])
                 state = self._function(name)(state, keys, jnp.asarray(due))
                 logged[f"intervention/{name}"] = due.astype(float)
+        if c.inject.at and step == c.inject.at:
+            keys = derive_keys(seed_keys, INTERVENTION_SALT + 3, 0)
+            state = self._function("inject")(state, keys, jnp.ones(len(num_updates), bool))
+            logged["intervention/inject"] = np.ones(len(num_updates))
         a = self.config.augment
         if a.pad:
             on = step >= a.start and (a.stop == 0 or step < a.stop)
