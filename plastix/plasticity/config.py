@@ -1,8 +1,9 @@
 """Configuration of the plasticity interventions; every one is off by default.
 
-Each is off until its interval (``every``) is set; an interval of 0 is an error. On the command
-line each is a group of flags: ``--reset.every 20000 --reset.layers critic,actor``,
-``--redo.every 1000``, ``--inject.at 50000``, ``--augment.pad 1``, ``--replay-schedule.kind adaptive``.
+Each is off until its interval (``every``, or ``at`` for the one-off injection) is set; an
+interval of 0 is an error. On the command line each is a group of flags: ``--reset.every 20000
+--reset.layers critic,actor``, ``--redo.every 1000``, ``--inject.at 50000``, ``--augment.pad 1``,
+``--replay-schedule.kind adaptive``.
 In Python they are values of ``PlasticityConfig`` (or keywords of ``plastix.train``).
 
 Interventions act between compiled chunks of the training loop, after the environment step
