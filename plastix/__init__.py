@@ -1,5 +1,6 @@
 """plastix: plasticity loss and its cures in deep RL, on JAX."""
 
+from plastix import _xla  # noqa: F401  (first: sets XLA_FLAGS before a JAX backend starts)
 from plastix.agents import AGENTS, DQN, SAC, DQNConfig, SACConfig
 from plastix.config import RunConfig
 from plastix.envs import make_env

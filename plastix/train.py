@@ -309,7 +309,9 @@ class Driver:
         with compiling:
             compile_seconds = self.setup()
             if self.diagnostics_iters:
+                start = time.perf_counter()
                 self.compile_diagnostics()
+                compile_seconds += time.perf_counter() - start
             self.state = self.state.replace(
                 replay_ratio=jnp.full(len(seeds), self.interventions.initial_ratio(), jnp.float32)
             )
@@ -322,7 +324,7 @@ class Driver:
             else None
         )
         train_seconds = 0.0
-        last_write = time.perf_counter()
+        loop_start = last_write = time.perf_counter()
         done_iters = 0
         eval_index = 0
         status = "running"
@@ -404,7 +406,10 @@ class Driver:
                     "steps_done": steps_done,
                     "wall_seconds": time.perf_counter() - wall_start,
                     "compile_seconds": compile_seconds,
+                    # the compiled chunks alone; the loop adds evaluation, diagnostics,
+                    # interventions and logging
                     "train_seconds": train_seconds,
+                    "loop_seconds": time.perf_counter() - loop_start,
                     "steps_per_second_per_seed": steps_done / max(train_seconds, 1e-9),
                     "steps_per_second": steps_done * len(seeds) / max(train_seconds, 1e-9),
                     "per_seed": [
