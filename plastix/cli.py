@@ -38,6 +38,9 @@ commands:
   plot RUN... --out DIR [--metrics M ...]
                           PNG curves of return, losses and plasticity diagnostics over
                           steps, one line per run (mean over seeds, band: min-max)
+  report RUN... --out DIR [--metric eval_return] [--last N]
+                          Markdown report: IQM / mean / median with bootstrap CIs,
+                          probability of improvement, curves, diagnostics, bar charts
   envs                    list the environments
 
 environments: jittable gymnax ids (see `plastix envs`), or any Gymnasium id as gymnasium:ID.
@@ -211,6 +214,40 @@ def cmd_plot(argv: list[str]) -> int:
     return 0
 
 
+def cmd_report(argv: list[str]) -> int:
+    @dataclass(frozen=True)
+    class ReportArgs:
+        runs: tyro.conf.Positional[tuple[str, ...]]
+        """run directories or folders of runs (each run directory is one configuration)."""
+        out: str
+        """folder for report.md and its PNG plots."""
+        metric: str = "eval_return"
+        """the score compared across configurations."""
+        last: int = 1
+        """a seed's final score is the mean of its last N values of the metric."""
+        title: str = "Report"
+        """the report's title."""
+        overwrite: bool = False
+        """replace an existing report in --out."""
+
+    args = tyro.cli(ReportArgs, args=argv, prog="plastix report")
+    from plastix.analysis.report import write_report
+
+    try:
+        path = write_report(
+            args.runs,
+            args.out,
+            metric=args.metric,
+            last=args.last,
+            title=args.title,
+            overwrite=args.overwrite,
+        )
+    except (FileNotFoundError, FileExistsError, ValueError) as e:
+        return fail(str(e))
+    Console(stderr=True).print(f"report written to [bold]{path}[/]")
+    return 0
+
+
 def cmd_envs(argv: list[str]) -> int:
     print("jittable (gymnax) environments:")
     for name in env_choices():
@@ -224,6 +261,7 @@ COMMANDS = {
     "rerun": cmd_rerun,
     "ls": cmd_ls,
     "plot": cmd_plot,
+    "report": cmd_report,
     "envs": cmd_envs,
 }
 
