@@ -209,6 +209,7 @@ def run_training(
         augment_pad=plasticity.augment.pad,
         augment_at_start=plasticity.augment.start == 0,
     )
+    interventions.learner = learner
     if not jittable:
         probe.close()
     config_record = {

@@ -10,6 +10,7 @@ from plastix.plasticity.config import (
     AugmentConfig,
     InjectConfig,
     PlasticityConfig,
+    PrimeConfig,
     ReDoConfig,
     ReplayScheduleConfig,
     ResetConfig,
@@ -187,3 +188,16 @@ def test_injection_at_a_step_keeps_the_run_going_and_reloads(tmp_path):
     policy = plastix.load_policy(tmp_path / "inj")
     obs = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
     np.testing.assert_array_equal(policy.predict(obs), result.predict(obs))
+
+
+def test_priming_adds_its_updates_at_its_step():
+    plasticity = PlasticityConfig(prime=PrimeConfig(at=200, updates=500))
+    result = plastix.train("dqn", "CartPole-v1", plasticity=plasticity, seeds=2, **TINY)
+    assert list(logged(result, "intervention/prime").index) == [200]
+    updates = logged(result, "updates")[0]
+    plain = plastix.train("dqn", "CartPole-v1", seeds=2, **TINY)
+    baseline = logged(plain, "updates")[0]
+    # the counts are logged before the step's interventions run: priming shows from step 400
+    assert updates[200] == baseline[200]
+    assert updates[400] == baseline[400] + 500
+    assert updates[800] == baseline[800] + 500

@@ -109,6 +109,26 @@ class InjectConfig:
 
 
 @dataclass(frozen=True)
+class PrimeConfig:
+    """Heavy priming (Nikishin et al. 2022's opening experiment): at one step, many gradient
+    updates on the replay buffer as it is, to make the agent over-fit its first experiences.
+    It causes plasticity loss rather than curing it; experiments use it to create some."""
+
+    at: int | None = None
+    """environment step after which the extra updates run (unset: none); e.g. 100, right
+    after 100 steps of random play (set learning_starts to match)."""
+    updates: int = 100_000
+    """gradient updates done at that step."""
+
+    def __post_init__(self):
+        require(
+            self.at is None or self.at >= 1,
+            f"prime.at must be a positive environment step, got {self.at}",
+        )
+        require(self.updates >= 1, f"prime.updates must be >= 1, got {self.updates}")
+
+
+@dataclass(frozen=True)
 class AugmentConfig:
     """Random-shift augmentation (DrQ) of image observations in updates."""
 
@@ -175,6 +195,7 @@ class PlasticityConfig:
     shrink_perturb: ShrinkPerturbConfig = field(default_factory=ShrinkPerturbConfig)
     redo: ReDoConfig = field(default_factory=ReDoConfig)
     inject: InjectConfig = field(default_factory=InjectConfig)
+    prime: PrimeConfig = field(default_factory=PrimeConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     replay_schedule: ReplayScheduleConfig = field(default_factory=ReplayScheduleConfig)
 

@@ -69,6 +69,7 @@ class Interventions:
                 f"augment.pad needs image observations (H, W, C); this environment's are "
                 f"vectors of shape {agent.observation_space.shape}. Leave --augment.pad at 0"
             )
+        self.learner = None  # set by the driver; priming runs the learner's updates
         self.updates_done = {}  # intervention -> per-seed count of intervals done (updates)
         self.counts = {"reset": 0, "shrink_perturb": 0, "redo": 0}
         self._compiled = {}
@@ -92,6 +93,8 @@ class Interventions:
                 out.append(self._steps(part.every, part.unit))
         if c.inject.at:
             out.append(c.inject.at)
+        if c.prime.at:
+            out.append(c.prime.at)
         if c.augment.pad:
             out += [s for s in (c.augment.start, c.augment.stop) if s]
         return [s for s in out if s > 0]
@@ -120,6 +123,10 @@ class Interventions:
         def per_seed(state, key, apply):
             if name == "reset":
                 new = interventions.reset(agent, state.agent, key, self.reset_mask)
+            elif name == "prime":
+                new, _ = self.learner.update_many(
+                    state.agent, state.buffer, c.prime.updates, key, state.augment
+                )
             elif name == "inject":
                 new = interventions.inject(agent, state.agent, key, c.inject.network_names())
             elif name == "shrink_perturb":
@@ -170,6 +177,12 @@ class Interventions:
                 keys = derive_keys(seed_keys, INTERVENTION_SALT + index, self.counts[name])
                 state = self._function(name)(state, keys, jnp.asarray(due))
                 logged[f"intervention/{name}"] = due.astype(float)
+        if c.prime.at and step == c.prime.at:
+            if self.learner is None:
+                raise RuntimeError("priming needs Interventions.learner to be set")
+            keys = derive_keys(seed_keys, INTERVENTION_SALT + 4, 0)
+            state = self._function("prime")(state, keys, jnp.ones(len(num_updates), bool))
+            logged["intervention/prime"] = np.ones(len(num_updates))
         if c.inject.at and step == c.inject.at:
             keys = derive_keys(seed_keys, INTERVENTION_SALT + 3, 0)
             state = self._function("inject")(state, keys, jnp.ones(len(num_updates), bool))
