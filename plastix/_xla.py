@@ -1,28 +1,75 @@
-"""XLA settings plastix needs before JAX starts its CPU backend.
+"""JAX settings plastix needs before JAX starts its CPU backend.
 
-XLA's CPU runtime in jaxlib 0.10 can wedge its intra-op (Eigen) thread pool: a compiled call
-never completes and every thread sleeps. plastix's seed-vmapped training chunks hit it often on
-small machines (4 of 5 runs of a 6,000-step SAC test hung on 2 cores; 0 of 5 with the flag
-below, at the same speed). The same hang and the same cure are reported elsewhere
-(PyAutoFit #1528). So unless the user has set the option, plastix turns that pool off. The
-flag only concerns the CPU backend (GPU runs are unaffected); ``XLA_FLAGS`` is read when JAX
-first starts a backend, so this must run before any array is made, which importing plastix
-first ensures. Set ``PLASTIX_KEEP_XLA_FLAGS=1`` to leave ``XLA_FLAGS`` alone.
+jaxlib 0.10's CPU runtime can lose a running computation: a compiled call never completes,
+every thread sleeps, and the process hangs with the main thread waiting for a result buffer.
+plastix's seed-vmapped training chunks hit this often. Measured on a 2-core machine with a
+6,000-step, 2-seed SAC run (several runs side by side to load the machine):
+
+- defaults: 4 of 5 runs hung;
+- ``--xla_cpu_multi_thread_eigen=false``: 1 of 6 hung;
+- that flag and ``jax_cpu_enable_async_dispatch=False``: still hangs (1 of 4);
+- the process pinned to one core: none of 12 hung.
+
+So on a machine where JAX can only use the CPU, importing plastix pins the process to one core
+(``PLASTIX_CPU_CORES=N`` allows N cores, ``all`` leaves the affinity alone — at the risk
+above), turns off XLA's multi-threaded Eigen and JAX's asynchronous CPU dispatch. The cost on
+2 cores: 8–25% fewer steps per second (DQN CartPole 1,168 → 966 with 1 seed, 1,274 → 1,167
+with 8; SAC Pendulum with 4 seeds 177 → 132). Nothing changes where a GPU plugin is installed
+and ``JAX_PLATFORMS`` does not force the CPU. All of this is read when JAX first starts a
+backend, so it happens at ``import plastix``: import plastix before your first JAX computation.
+``PLASTIX_KEEP_XLA_FLAGS=1`` leaves every setting alone.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 FLAG = "--xla_cpu_multi_thread_eigen=false"
+ACCELERATOR_PLUGINS = (
+    "jax_cuda12_plugin",
+    "jax_cuda13_plugin",
+    "jax_rocm60_plugin",
+    "jax_rocm7_plugin",
+    "libtpu",
+)
+
+
+def cpu_only() -> bool:
+    """Whether JAX will run on the CPU (no accelerator plugin, or ``JAX_PLATFORMS=cpu``)."""
+    platforms = [p.strip() for p in os.environ.get("JAX_PLATFORMS", "").split(",") if p.strip()]
+    if platforms:
+        return platforms == ["cpu"]
+    return not any(importlib.util.find_spec(name) for name in ACCELERATOR_PLUGINS)
+
+
+def pin_cores(setting: str) -> set[int] | None:
+    """Restricts the process to the first ``setting`` of its cores; returns the new set."""
+    if setting == "all" or not hasattr(os, "sched_setaffinity"):
+        return None
+    try:
+        count = int(setting)
+    except ValueError:
+        raise ValueError(
+            f"PLASTIX_CPU_CORES must be a number of cores or 'all', got {setting!r}"
+        ) from None
+    if count < 1:
+        raise ValueError(f"PLASTIX_CPU_CORES must be >= 1 or 'all', got {setting!r}")
+    cores = sorted(os.sched_getaffinity(0))[:count]
+    os.sched_setaffinity(0, cores)
+    return set(cores)
 
 
 def configure() -> None:
-    if os.environ.get("PLASTIX_KEEP_XLA_FLAGS"):
+    if os.environ.get("PLASTIX_KEEP_XLA_FLAGS") or not cpu_only():
         return
+    pin_cores(os.environ.get("PLASTIX_CPU_CORES", "1"))
     flags = os.environ.get("XLA_FLAGS", "")
     if "xla_cpu_multi_thread_eigen" not in flags:
         os.environ["XLA_FLAGS"] = f"{flags} {FLAG}".strip()
+    import jax
+
+    jax.config.update("jax_cpu_enable_async_dispatch", False)
 
 
 configure()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated
 
 import tyro
@@ -41,6 +42,9 @@ commands:
   report RUN... --out DIR [--metric eval_return] [--last N]
                           Markdown report: IQM / mean / median with bootstrap CIs,
                           probability of improvement, curves, diagnostics, bar charts
+  experiment NAME [--scale small|paper] [--seeds N] [--out DIR]
+                          run a named experiment and report its claims: {experiments}
+  demo                    heavy priming and resets on CartPole, a few minutes on a CPU
   envs                    list the environments
 
 environments: jittable gymnax ids (see `plastix envs`), or any Gymnasium id as gymnasium:ID.
@@ -87,7 +91,9 @@ def cmd_train(argv: list[str]) -> int:
     from plastix.train import TrainingDiverged, run_training
 
     if not argv or argv[0] in ("-h", "--help"):
-        print(USAGE.format(agents=", ".join(sorted(AGENTS))))
+        from plastix.experiments import EXPERIMENTS
+
+        print(USAGE.format(agents=", ".join(sorted(AGENTS)), experiments=", ".join(EXPERIMENTS)))
         return 0
     name, rest = argv[0], argv[1:]
     try:
@@ -248,6 +254,87 @@ def cmd_report(argv: list[str]) -> int:
     return 0
 
 
+def cmd_experiment(argv: list[str]) -> int:
+    from plastix.experiments import EXPERIMENTS, SCALES, get_experiment, run_experiment
+
+    if not argv or argv[0].startswith("-"):
+        if argv and argv[0] in ("-h", "--help"):
+            print("usage: plastix experiment NAME [--scale small|paper] [--seeds N] [--out DIR]")
+            print(f"experiments: {', '.join(EXPERIMENTS)}")
+            return 0
+        return fail(f"experiment needs a name; valid choices: {', '.join(EXPERIMENTS)}")
+    name = argv[0]
+    try:
+        experiment = get_experiment(name)
+    except ConfigError as e:
+        return fail(str(e))
+
+    @dataclass(frozen=True)
+    class ExperimentArgs:
+        scale: str = "small"
+        """small: sized for a 2-core CPU; paper: the papers' budgets, for a GPU."""
+        seeds: int | None = None
+        """seeds per configuration (default: 5 small, 10 paper)."""
+        out: str | None = None
+        """folder for the runs and the report (default experiments/NAME-SCALE); a folder
+        holding finished cells resumes: they are not run again."""
+        progress: bool = True
+        """show progress bars."""
+
+    args = tyro.cli(
+        ExperimentArgs,
+        args=argv[1:],
+        prog=f"plastix experiment {name}",
+        description=experiment.title,
+    )
+    if args.scale not in SCALES:
+        return fail(f"unknown scale {args.scale!r}; valid choices: {', '.join(SCALES)}")
+    try:
+        path = run_experiment(
+            experiment,
+            args.scale,
+            args.seeds,
+            args.out,
+            progress=args.progress,
+            command="plastix experiment " + " ".join(argv),
+        )
+    except (ConfigError, FileExistsError, EnvNotFoundError) as e:
+        return fail(str(e))
+    Console(stderr=True).print(f"report written to [bold]{path}[/]")
+    return 0
+
+
+def cmd_demo(argv: list[str]) -> int:
+    from plastix.experiments import run_experiment
+    from plastix.experiments.catalog import DEMO
+
+    @dataclass(frozen=True)
+    class DemoArgs:
+        out: str | None = None
+        """folder for the runs and the report (default: plastix-demo, or plastix-demo-N if
+        that exists)."""
+        seeds: int = 5
+        """seeds per configuration."""
+
+    args = tyro.cli(DemoArgs, args=argv, prog="plastix demo", description=DEMO.title)
+    out = args.out
+    if out is None:
+        out, n = "plastix-demo", 1
+        while Path(out).exists():
+            n += 1
+            out = f"plastix-demo-{n}"
+    elif Path(out).exists() and any(Path(out).iterdir()):
+        return fail(f"{out} exists and is not empty; choose another --out")
+    console = Console(stderr=True)
+    console.print(f"[bold]{DEMO.title}[/]: {DEMO.why}\nwriting to [bold]{out}[/]")
+    try:
+        path = run_experiment(DEMO, "small", args.seeds, out, command="plastix demo")
+    except ConfigError as e:
+        return fail(str(e))
+    console.print(f"report: [bold]{path}[/]  plots: [bold]{Path(out)}/*.png[/]")
+    return 0
+
+
 def cmd_envs(argv: list[str]) -> int:
     print("jittable (gymnax) environments:")
     for name in env_choices():
@@ -262,6 +349,8 @@ COMMANDS = {
     "ls": cmd_ls,
     "plot": cmd_plot,
     "report": cmd_report,
+    "experiment": cmd_experiment,
+    "demo": cmd_demo,
     "envs": cmd_envs,
 }
 

@@ -372,9 +372,15 @@ class Driver:
                 if self.diagnostics_iters and done_iters % self.diagnostics_iters == 0:
                     for name, values in self.measure(done_iters).items():
                         log.add_seeds(seeds, step, name, values)
-                self.state, applied = self.interventions.apply(self.state, step, self.keys)
-                for name, values in applied.items():
-                    log.add_seeds(seeds, step, name, values)
+                if done_iters < self.learner.total_iterations:  # none after the last step
+                    note = self.interventions.long_work_at(step)
+                    if progress and note:
+                        progress.update(task, description=f"{config_record['agent']} {note}")
+                    self.state, applied = self.interventions.apply(self.state, step, self.keys)
+                    if progress and note:
+                        progress.update(task, description=f"{config_record['agent']} {run.env}")
+                    for name, values in applied.items():
+                        log.add_seeds(seeds, step, name, values)
                 if progress:
                     progress.update(
                         task,

@@ -204,7 +204,7 @@ def write_report(
     what = "last evaluation" if last == 1 else f"mean of the last {last} evaluations"
     lines += [
         f"Final score: each seed's {what} of `{metric}`. Intervals: 95% stratified bootstrap "
-        f"({stats.DEFAULT_REPS} resamples). P(X > {{first}}): probability that a seed of X "
+        f"({stats.DEFAULT_REPS} resamples). P(X > first): the probability that a seed of X "
         "beats a seed of the first configuration.",
         "",
     ]

@@ -164,6 +164,13 @@ class Interventions:
             self._compiled["fau"] = jax.jit(jax.vmap(fau))
         return np.asarray(self._compiled["fau"](state, keys))
 
+    def long_work_at(self, step: int) -> str | None:
+        """A note for the progress display when ``apply`` will take long at ``step``."""
+        c = self.config.prime
+        if c.at and step == c.at:
+            return f"priming: {c.updates:,} updates"
+        return None
+
     def apply(self, state, step: int, seed_keys: jax.Array):
         """Applies what is due after environment step ``step``; returns the new state and
         ``{metric: per-seed values}`` to log."""

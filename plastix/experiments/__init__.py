@@ -1,0 +1,23 @@
+"""Named experiments that reproduce the plasticity papers' claims (``plastix experiment``)."""
+
+from plastix.agents.base import ConfigError
+from plastix.experiments.base import SCALES, Cell, Claim, Experiment, Results, run_experiment
+from plastix.experiments.catalog import EXPERIMENTS
+
+
+def get_experiment(name: str) -> Experiment:
+    if name not in EXPERIMENTS:
+        raise ConfigError(f"unknown experiment {name!r}; valid choices: {', '.join(EXPERIMENTS)}")
+    return EXPERIMENTS[name]
+
+
+__all__ = [
+    "EXPERIMENTS",
+    "SCALES",
+    "Cell",
+    "Claim",
+    "Experiment",
+    "Results",
+    "get_experiment",
+    "run_experiment",
+]

@@ -1,0 +1,323 @@
+"""What an experiment is, how it runs, and how its claims are judged.
+
+An experiment is a list of *cells* — one agent, environment and configuration each, trained
+with all seeds at once — and a list of *claims* judged on the cells' final scores. Running it
+stores every cell as an ordinary run directory (``OUT/<env>/<configuration>``; ``plastix rerun``
+reproduces any one of them), then writes ``OUT/report.md`` whose first lines state each claim
+and whether the data support it, with the numbers.
+
+A claim "X beats Y" is judged by the probability of improvement P(X > Y) and its 95%
+stratified-bootstrap interval (over seeds, and over environments as tasks when there are
+several): *supported* if the whole interval lies above 0.5, *contradicted* if it lies below,
+*inconclusive* otherwise. Nothing is tuned after the fact: the verdict is what the seeds say.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+
+from plastix import runs
+from plastix.agents import get_agent
+from plastix.agents.base import ConfigError
+from plastix.analysis import stats
+from plastix.analysis.report import final_scores, write_report
+from plastix.config import RunConfig
+from plastix.plasticity.config import PlasticityConfig
+from plastix.plasticity.diagnostics import DiagnosticsConfig
+
+SCALES = ("small", "paper")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One configuration on one environment, trained with every seed at once."""
+
+    group: str
+    """the configuration's name, shared across environments (e.g. ``rr16-reset``)."""
+    agent: str
+    env: str
+    steps: int
+    replay_ratio: float = 1.0
+    options: dict[str, Any] = field(default_factory=dict)
+    """agent options (``hidden_sizes``, ``learning_starts``, ...)."""
+    plasticity: PlasticityConfig = field(default_factory=PlasticityConfig)
+    evaluations: int = 10
+    """evaluations over the run (every ``steps / evaluations`` steps)."""
+    eval_episodes: int = 10
+
+    @property
+    def directory(self) -> str:
+        return f"{self.env}/{self.group}"
+
+    def run_config(self, seeds: int, out: Path) -> RunConfig:
+        every = max(1, self.steps // self.evaluations)
+        return RunConfig(
+            env=self.env,
+            steps=self.steps,
+            replay_ratio=self.replay_ratio,
+            seeds=seeds,
+            eval_every=every,
+            eval_episodes=self.eval_episodes,
+            log_every=every,
+            out=str(out / self.directory),
+            overwrite=True,
+        )
+
+    def diagnostics(self) -> DiagnosticsConfig:
+        return DiagnosticsConfig(every=max(1, self.steps // self.evaluations))
+
+
+@dataclass(frozen=True)
+class Claim:
+    text: str
+    verdict: str  # "supported", "contradicted", "inconclusive"
+    evidence: str
+
+    @property
+    def line(self) -> str:
+        mark = {"supported": "✅", "contradicted": "❌", "inconclusive": "❔"}[self.verdict]
+        return f"- {mark} **{self.verdict}** — {self.text} {self.evidence}"
+
+
+class Results:
+    """Final scores of an experiment's cells: ``scores(env, group) -> [seeds]``."""
+
+    def __init__(self, finals, groups: dict[str, tuple[str, str]], metric: str):
+        self.metric = metric
+        self._scores: dict[tuple[str, str], np.ndarray] = {}
+        for run, rows in finals.groupby("run"):
+            key = groups.get(str(run))
+            if key is not None:
+                self._scores[key] = rows.sort_values("seed").score.to_numpy()
+
+    def envs(self, group: str | None = None) -> list[str]:
+        return sorted({e for e, g in self._scores if group is None or g == group})
+
+    def scores(self, env: str, group: str) -> np.ndarray:
+        return self._scores[(env, group)]
+
+    def matrix(self, group: str, envs: Sequence[str]) -> np.ndarray:
+        """``[seeds, tasks]`` over ``envs`` (seeds cut to the smallest count)."""
+        missing = [e for e in envs if (e, group) not in self._scores]
+        if not envs or missing:
+            raise KeyError(f"no scores for {group!r} on {', '.join(missing) or 'any environment'}")
+        columns = [self.scores(e, group) for e in envs]
+        n = min(len(c) for c in columns)
+        return np.stack([c[:n] for c in columns], axis=1)
+
+    def compare(
+        self, better: str, worse: str, text: str, envs: Sequence[str] | None = None
+    ) -> Claim:
+        """The claim ``text``: ``better`` beats ``worse`` (over ``envs`` as tasks)."""
+        envs = list(envs or self.envs(better))
+        x, y = self.matrix(better, envs), self.matrix(worse, envs)
+        poi = stats.probability_of_improvement(x, y)
+        verdict = verdict_of(poi)
+        where = envs[0] if len(envs) == 1 else f"{len(envs)} environments"
+        evidence = (
+            f"(P({better} > {worse}) = {poi.format(2)} on {where}; IQM {better} "
+            f"{stats.interval(x).format()} vs {worse} {stats.interval(y).format()})"
+        )
+        return Claim(text, verdict, evidence)
+
+    def not_better(self, x: str, y: str, text: str, envs: Sequence[str] | None = None) -> Claim:
+        """The claim ``text``: ``x`` does *not* beat ``y`` — supported unless P(x > y)'s
+        interval lies wholly above 0.5."""
+        claim = self.compare(x, y, text, envs)
+        verdict = {"supported": "contradicted"}.get(claim.verdict, "supported")
+        return Claim(text, verdict, claim.evidence)
+
+
+def verdict_of(poi: stats.Interval) -> str:
+    if poi.low > 0.5:
+        return "supported"
+    if poi.high < 0.5:
+        return "contradicted"
+    return "inconclusive"
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    title: str
+    paper: str
+    why: str
+    """which environments and budgets, and why the effect can show there."""
+    cells: Callable[[str], list[Cell]]
+    """scale -> cells."""
+    claims: Callable[[Results], list[Claim]]
+    default_seeds: dict[str, int] = field(default_factory=lambda: {"small": 5, "paper": 10})
+
+
+def tiny(cell: Cell, steps: int = 600) -> Cell:
+    """The same cell at a test budget: ``steps`` steps, tiny networks, every interval and
+    one-off step of its interventions scaled down with the run (multiples of 100 steps)."""
+    factor = steps / cell.steps
+
+    def scaled(value: int) -> int:
+        return max(100, round(value * factor / 100) * 100)
+
+    parts = {}
+    for f in dataclasses.fields(cell.plasticity):
+        part = getattr(cell.plasticity, f.name)
+        changes = {}
+        for name in ("every", "at", "start", "stop", "check_every"):
+            value = getattr(part, name, None)
+            if isinstance(value, int) and value > 0:
+                changes[name] = 100 if (f.name == "prime" and name == "at") else scaled(value)
+        if f.name == "prime" and part.at:
+            changes["updates"] = 200
+        if f.name == "replay_schedule" and part.kind == "steps":
+            changes["at"] = tuple(scaled(a) for a in part.at)
+        parts[f.name] = dataclasses.replace(part, **changes) if changes else part
+    options = dict(cell.options, hidden_sizes=(16,), batch_size=16, learning_starts=100)
+    if cell.env.startswith("MinAtar"):
+        options["conv_channels"] = (4,)
+    return dataclasses.replace(
+        cell,
+        steps=steps,
+        options=options,
+        plasticity=PlasticityConfig(**parts),
+        evaluations=3,
+        eval_episodes=2,
+    )
+
+
+def _completed(run_dir: Path, seeds: int, cell: Cell) -> bool:
+    """A stored cell that finished with the same configuration is not run again."""
+    try:
+        summary, config = runs.load_summary(run_dir), runs.load_config(run_dir)
+    except FileNotFoundError:
+        return False
+    return (
+        summary.get("status") == "completed"
+        and config["run"]["seeds"] == seeds
+        and config["run"]["steps"] == cell.steps
+        and config["plasticity"] == dataclasses.asdict(cell.plasticity)
+    )
+
+
+def run_experiment(
+    experiment: Experiment,
+    scale: str = "small",
+    seeds: int | None = None,
+    out: str | Path | None = None,
+    progress: bool = True,
+    console: Console | None = None,
+    command: str = "",
+    test_budget: bool = False,
+) -> Path:
+    """Runs (or resumes) every cell, then writes the report; returns its path.
+    ``test_budget`` keeps the first environment's cells and shrinks them to a few hundred
+    steps (``tiny``), for tests."""
+    from plastix.train import agent_config_from_kwargs, run_training
+
+    console = console or Console(stderr=True)
+    if scale not in SCALES:
+        raise ConfigError(f"unknown scale {scale!r}; valid choices: {', '.join(SCALES)}")
+    seeds = experiment.default_seeds[scale] if seeds is None else seeds
+    if seeds < 2:
+        raise ConfigError(f"an experiment needs at least 2 seeds for its statistics, got {seeds}")
+    out = Path(out or f"experiments/{experiment.name}-{scale}")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} exists and is not a directory")
+    cells = experiment.cells(scale)
+    if test_budget:  # the first environment's cells, a few hundred steps each
+        cells = [tiny(c) for c in cells if c.env == cells[0].env]
+    # Every cell's configuration is built (and so checked) before anything runs.
+    configs = []
+    for cell in cells:
+        agent_cls = get_agent(cell.agent)
+        configs.append(
+            (agent_config_from_kwargs(agent_cls, dict(cell.options)), cell.run_config(seeds, out))
+        )
+    start = time.perf_counter()
+    groups: dict[str, tuple[str, str]] = {}
+    for i, (cell, (agent_config, run_config)) in enumerate(zip(cells, configs, strict=True)):
+        run_dir = out / cell.directory
+        groups[str(run_dir)] = (cell.env, cell.group)
+        header = f"[{i + 1}/{len(cells)}] {cell.agent} {cell.env} {cell.group}"
+        if _completed(run_dir, seeds, cell):
+            console.print(f"{header}: stored, skipped")
+            continue
+        console.rule(header) if progress else None
+        run_training(
+            cell.agent,
+            agent_config,
+            run_config,
+            progress=progress,
+            console=console,
+            diagnostics=cell.diagnostics(),
+            plasticity=cell.plasticity,
+        )
+    minutes = (time.perf_counter() - start) / 60
+    table = runs.load_runs([out / c.directory for c in cells])
+    finals = final_scores(table)
+    results = Results(finals, groups, "eval_return")
+    claims = experiment.claims(results)
+    order = list(dict.fromkeys(c.group for c in cells))
+    names = {run: group for run, (_, group) in groups.items()}
+    preface = "\n".join(
+        [
+            f"{experiment.paper}. Scale: **{scale}**, {seeds} seeds per configuration.",
+            "",
+            "## Claims",
+            "",
+            *[claim.line for claim in claims],
+            "",
+            "Verdicts: P(X > Y) with a 95% stratified-bootstrap interval; supported if the "
+            "interval lies above 0.5, contradicted if below, inconclusive if it holds 0.5.",
+            "",
+            "## Setup",
+            "",
+            experiment.why,
+            "",
+            f"Made by `{command or f'plastix experiment {experiment.name} --scale {scale}'}` "
+            f"({minutes:.1f} minutes for the cells run this time). Every cell is a run "
+            "directory: `plastix rerun DIR` reproduces it.",
+        ]
+    )
+    path = write_report(
+        [out / c.directory for c in cells],
+        out,
+        title=experiment.title,
+        names=names,
+        order=order,
+        preface=preface,
+        overwrite=True,
+    )
+    if progress:
+        print_results(console, table, names, order, claims)
+    return path
+
+
+def print_results(console: Console, table, names, order, claims) -> None:
+    """The final scores per environment with their intervals, then the verdicts."""
+    from rich.table import Table
+
+    from plastix.analysis.report import comparisons
+
+    for comparison in comparisons(table, names=names, order=order):
+        ref = comparison.names[0]
+        out = Table(title=f"{comparison.env}: final evaluation return (95% bootstrap CIs)")
+        for column in ("configuration", "seeds", "IQM", "mean", f"P(X > {ref})"):
+            out.add_column(column)
+        for name in comparison.names:
+            out.add_row(
+                name,
+                str(len(comparison.scores[name])),
+                comparison.interval(name, "iqm").format(),
+                comparison.interval(name, "mean").format(),
+                "—" if name == ref else comparison.improvement(name, ref).format(2),
+            )
+        console.print(out)
+    for claim in claims:
+        console.print(f"{claim.verdict.upper()}: {claim.text} {claim.evidence}")
