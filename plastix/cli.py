@@ -91,9 +91,7 @@ def cmd_train(argv: list[str]) -> int:
     from plastix.train import TrainingDiverged, run_training
 
     if not argv or argv[0] in ("-h", "--help"):
-        from plastix.experiments import EXPERIMENTS
-
-        print(USAGE.format(agents=", ".join(sorted(AGENTS)), experiments=", ".join(EXPERIMENTS)))
+        print(usage())
         return 0
     name, rest = argv[0], argv[1:]
     try:
@@ -355,10 +353,16 @@ COMMANDS = {
 }
 
 
+def usage() -> str:
+    from plastix.experiments import EXPERIMENTS
+
+    return USAGE.format(agents=", ".join(sorted(AGENTS)), experiments=", ".join(EXPERIMENTS))
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help", "help"):
-        print(USAGE.format(agents=", ".join(sorted(AGENTS))))
+        print(usage())
         return 0
     command = argv[0]
     if command not in COMMANDS:

@@ -1,17 +1,43 @@
+import jax
 import pytest
 
+from plastix.agents import get_agent
 from plastix.analysis import stats
 from plastix.cli import main
+from plastix.envs import make_env
 from plastix.experiments import EXPERIMENTS, get_experiment, run_experiment
-from plastix.experiments.base import verdict_of
+from plastix.experiments.base import tiny, verdict_of
+from plastix.plasticity.schedule import Interventions
+from plastix.train import agent_config_from_kwargs
 
 
+@pytest.mark.parametrize("scale", ["small", "paper"])
 @pytest.mark.parametrize("name", list(EXPERIMENTS))
-def test_every_experiment_runs_at_a_tiny_budget_and_reports_its_claims(name, tmp_path):
-    experiment = get_experiment(name)
-    path = run_experiment(
-        experiment, "small", seeds=2, out=tmp_path / name, progress=False, test_budget=True
-    )
+def test_every_cell_of_every_experiment_is_a_valid_configuration(name, scale):
+    # agent, environment, agent options and interventions are checked together, as a run
+    # would check them before compiling (shapes only; nothing is trained)
+    for cell in get_experiment(name).cells(scale):
+        env = make_env(cell.env)
+        agent_cls = get_agent(cell.agent)
+        agent = agent_cls(
+            agent_config_from_kwargs(agent_cls, dict(cell.options)),
+            env.observation_space,
+            env.action_space,
+            cell.steps,
+            injection=cell.plasticity.injected_networks(),
+        )
+        interventions = Interventions(agent, cell.plasticity, cell.replay_ratio)
+        assert all(0 < i <= cell.steps for i in interventions.intervals()), cell
+        jax.eval_shape(agent.init, jax.random.key(0))
+        # the test budget keeps every intervention inside the shortened run
+        small = tiny(cell)
+        assert all(
+            0 < i <= small.steps
+            for i in Interventions(agent, small.plasticity, small.replay_ratio).intervals()
+        ), small
+
+
+def check_report(experiment, path):
     text = path.read_text()
     assert text.startswith(f"# {experiment.title}")
     assert "## Claims" in text
@@ -20,10 +46,28 @@ def test_every_experiment_runs_at_a_tiny_budget_and_reports_its_claims(name, tmp
     assert all(
         any(v in line for v in ("supported", "contradicted", "inconclusive")) for line in verdicts
     )
+
+
+def run_tiny(name, tmp_path):
+    experiment = get_experiment(name)
+    path = run_experiment(
+        experiment, "small", seeds=2, out=tmp_path / name, progress=False, test_budget=True
+    )
+    check_report(experiment, path)
     cells = experiment.cells("small")
     for cell in cells:
         stored = (tmp_path / name / cell.directory / "config.json").exists()
         assert stored == (cell.env == cells[0].env)
+
+
+def test_heavy_priming_runs_at_a_tiny_budget_and_reports_its_claims(tmp_path):
+    run_tiny("heavy-priming", tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n in EXPERIMENTS if n != "heavy-priming"])
+def test_every_experiment_runs_at_a_tiny_budget_and_reports_its_claims(name, tmp_path):
+    run_tiny(name, tmp_path)
 
 
 def test_verdicts_follow_the_interval():
