@@ -21,9 +21,9 @@ import plastix
 from plastix.plasticity.diagnostics import DiagnosticsConfig
 
 CASES = {
-    "dqn CartPole-v1": dict(agent="dqn", env="CartPole-v1", steps=50_000),
-    "sac Pendulum-v1": dict(agent="sac", env="Pendulum-v1", steps=20_000),
-    "dqn MinAtar-Breakout": dict(agent="dqn", env="MinAtar-Breakout", steps=10_000),
+    "dqn CartPole-v1": dict(agent="dqn", env="CartPole-v1", steps=30_000),
+    "sac Pendulum-v1": dict(agent="sac", env="Pendulum-v1", steps=10_000),
+    "dqn MinAtar-Breakout": dict(agent="dqn", env="MinAtar-Breakout", steps=5_000),
 }
 
 
@@ -45,7 +45,7 @@ def loop_seconds(case: dict, seeds: int, diagnostics: DiagnosticsConfig) -> floa
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=2, help="best of N, per arm")
+    parser.add_argument("--repeats", type=int, default=1, help="best of N, per arm")
     parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
     parser.add_argument("--out", default="benchmarks/results/diagnostics-cost.md")
     args = parser.parse_args()
