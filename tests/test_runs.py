@@ -136,3 +136,10 @@ def test_nan_loss_stops_the_run_and_keeps_what_was_written(tmp_path):
     metrics = pd.read_parquet(out / runs.METRICS_FILE)
     assert "episode_return" in set(metrics.metric)
     assert (out / runs.CONFIG_FILE).exists()
+
+
+def test_atomic_writes_get_an_ordinary_file_mode(tmp_path):
+    runs.atomic_write_bytes(tmp_path / "x", b"data")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "x").stat().st_mode & 0o777 == 0o666 & ~umask
