@@ -143,7 +143,8 @@ def after_encoder(
 
 def is_injection_branch(path: str) -> bool:
     """Whether a parameter path lies in an injection branch (these start frozen)."""
-    return INJECTED in path.split("/") or INJECTED_FROZEN in path.split("/")
+    parts = path.split("/")
+    return INJECTED in parts or INJECTED_FROZEN in parts
 
 
 class QNetwork(nn.Module):

@@ -316,11 +316,10 @@ class Driver:
             self.state = self.state.replace(
                 replay_ratio=jnp.full(len(seeds), self.interventions.initial_ratio(), jnp.float32)
             )
+        label = f"{config_record['agent']} {run.env}"
         progress = _make_progress(console) if show_progress else None
         task = (
-            progress.add_task(
-                f"{config_record['agent']} {run.env}", total=run.steps, sps="-", ret="-", eval="-"
-            )
+            progress.add_task(label, total=run.steps, sps="-", ret="-", eval="-")
             if progress
             else None
         )
@@ -378,7 +377,7 @@ class Driver:
                         progress.update(task, description=f"{config_record['agent']} {note}")
                     self.state, applied = self.interventions.apply(self.state, step, self.keys)
                     if progress and note:
-                        progress.update(task, description=f"{config_record['agent']} {run.env}")
+                        progress.update(task, description=label)
                     for name, values in applied.items():
                         log.add_seeds(seeds, step, name, values)
                 if progress:

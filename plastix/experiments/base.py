@@ -57,8 +57,13 @@ class Cell:
     def directory(self) -> str:
         return f"{self.env}/{self.group}"
 
+    @property
+    def interval(self) -> int:
+        """Steps between evaluations, logging and diagnostics."""
+        return max(1, self.steps // self.evaluations)
+
     def run_config(self, seeds: int, out: Path) -> RunConfig:
-        every = max(1, self.steps // self.evaluations)
+        every = self.interval
         return RunConfig(
             env=self.env,
             steps=self.steps,
@@ -72,7 +77,7 @@ class Cell:
         )
 
     def diagnostics(self) -> DiagnosticsConfig:
-        return DiagnosticsConfig(every=max(1, self.steps // self.evaluations))
+        return DiagnosticsConfig(every=self.interval)
 
 
 @dataclass(frozen=True)
@@ -90,8 +95,7 @@ class Claim:
 class Results:
     """Final scores of an experiment's cells: ``scores(env, group) -> [seeds]``."""
 
-    def __init__(self, finals, groups: dict[str, tuple[str, str]], metric: str):
-        self.metric = metric
+    def __init__(self, finals, groups: dict[str, tuple[str, str]]):
         self._scores: dict[tuple[str, str], np.ndarray] = {}
         for run, rows in finals.groupby("run"):
             key = groups.get(str(run))
@@ -248,7 +252,8 @@ def run_experiment(
         if _completed(run_dir, seeds, cell):
             console.print(f"{header}: stored, skipped")
             continue
-        console.rule(header) if progress else None
+        if progress:
+            console.rule(header)
         run_training(
             cell.agent,
             agent_config,
@@ -261,7 +266,7 @@ def run_experiment(
     minutes = (time.perf_counter() - start) / 60
     table = runs.load_runs([out / c.directory for c in cells])
     finals = final_scores(table)
-    results = Results(finals, groups, "eval_return")
+    results = Results(finals, groups)
     claims = experiment.claims(results)
     order = list(dict.fromkeys(c.group for c in cells))
     names = {run: group for run, (_, group) in groups.items()}
