@@ -16,7 +16,7 @@ import tyro
 from rich.console import Console
 from rich.table import Table
 
-from plastix.agents import AGENTS, ConfigError, UnknownAgentError, get_agent
+from plastix.agents import AGENTS, ITERATIVE, ConfigError, UnknownAgentError, get_agent
 from plastix.config import RunConfig
 from plastix.envs import EnvNotFoundError, check_env_name, env_choices
 from plastix.plasticity.config import PlasticityConfig
@@ -45,6 +45,8 @@ commands:
   experiment NAME [--scale small|paper] [--seeds N] [--out DIR]
                           run a named experiment and report its claims: {experiments}
   demo                    heavy priming and resets on CartPole, a few minutes on a CPU
+  gradient-variance [--env ID] [--batch-sizes B ...] [--out DIR]
+                          variance of the REINFORCE gradient per baseline and batch size
   envs                    list the environments
 
 environments: jittable gymnax ids (see `plastix envs`), or any Gymnasium id as gymnasium:ID.
@@ -60,31 +62,32 @@ def fail(message: str, code: int = 2) -> int:
 
 
 def train_args_type(agent_name: str):
-    """``TrainArgs`` for one agent: run and agent fields flattened into one set of flags."""
+    """``TrainArgs`` for one agent: run and agent fields flattened into one set of flags
+    (the plasticity interventions only for the off-policy agents)."""
     agent_cls = get_agent(agent_name)
-    return dataclasses.make_dataclass(
-        f"Train{agent_cls.__name__}",
-        [
-            (
-                "run",
-                Annotated[RunConfig, tyro.conf.OmitArgPrefixes],
-                field(default_factory=RunConfig),
-            ),
-            (
-                "agent",
-                Annotated[agent_cls.Config, tyro.conf.OmitArgPrefixes],
-                field(default_factory=agent_cls.Config),
-            ),
-            ("diagnostics", DiagnosticsConfig, field(default_factory=DiagnosticsConfig)),
+    fields = [
+        (
+            "run",
+            Annotated[RunConfig, tyro.conf.OmitArgPrefixes],
+            field(default_factory=RunConfig),
+        ),
+        (
+            "agent",
+            Annotated[agent_cls.Config, tyro.conf.OmitArgPrefixes],
+            field(default_factory=agent_cls.Config),
+        ),
+        ("diagnostics", DiagnosticsConfig, field(default_factory=DiagnosticsConfig)),
+    ]
+    if agent_name not in ITERATIVE:
+        fields.append(
             (
                 "plasticity",
                 Annotated[PlasticityConfig, tyro.conf.arg(name="")],
                 field(default_factory=PlasticityConfig),
-            ),
-            ("progress", bool, field(default=True)),
-        ],
-        frozen=True,
-    )
+            )
+        )
+    fields.append(("progress", bool, field(default=True)))
+    return dataclasses.make_dataclass(f"Train{agent_cls.__name__}", fields, frozen=True)
 
 
 def cmd_train(argv: list[str]) -> int:
@@ -115,7 +118,7 @@ def cmd_train(argv: list[str]) -> int:
             args.run,
             progress=args.progress,
             diagnostics=args.diagnostics,
-            plasticity=args.plasticity,
+            plasticity=getattr(args, "plasticity", None),
         )
     except (EnvNotFoundError, ConfigError, FileExistsError) as e:
         return fail(str(e))
@@ -341,6 +344,54 @@ def cmd_envs(argv: list[str]) -> int:
     return 0
 
 
+def cmd_gradient_variance(argv: list[str]) -> int:
+    from plastix.onpolicy.variance import VarianceConfig, measure, write_report
+
+    @dataclass(frozen=True)
+    class VarianceArgs:
+        config: Annotated[VarianceConfig, tyro.conf.OmitArgPrefixes] = field(
+            default_factory=VarianceConfig
+        )
+        out: str = "gradient-variance"
+        """folder for variance.md, variance.csv and variance.png."""
+
+    try:
+        args = tyro.cli(
+            VarianceArgs,
+            args=argv,
+            prog="plastix gradient-variance",
+            description="Variance of the REINFORCE gradient per baseline and batch size.",
+        )
+        check_env_name(args.config.env)
+    except (ConfigError, EnvNotFoundError) as e:
+        return fail(str(e))
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        return fail(f"{out} exists and is not empty; choose another --out")
+    console = Console(stderr=True)
+    with console.status(f"sampling episodes and gradients on {args.config.env} ..."):
+        try:
+            rows = measure(args.config)
+        except ConfigError as e:
+            return fail(str(e))
+    command = "plastix gradient-variance " + " ".join(argv)
+    write_report(rows, args.config, out, command.strip())
+    table = Table(title=f"REINFORCE gradient variance, {args.config.env}")
+    for column in ("baseline", "batch size", "variance", "‖mean‖", "SNR"):
+        table.add_column(column, justify="right")
+    for r in rows:
+        table.add_row(
+            r["baseline"],
+            str(r["batch_size"]),
+            f"{r['variance']:.4g}",
+            f"{r['mean_norm']:.3g}",
+            f"{r['snr']:.3g}",
+        )
+    console.print(table)
+    console.print(f"written: [bold]{out}/variance.md[/], variance.csv, variance.png")
+    return 0
+
+
 COMMANDS = {
     "train": cmd_train,
     "rerun": cmd_rerun,
@@ -349,6 +400,7 @@ COMMANDS = {
     "report": cmd_report,
     "experiment": cmd_experiment,
     "demo": cmd_demo,
+    "gradient-variance": cmd_gradient_variance,
     "envs": cmd_envs,
 }
 

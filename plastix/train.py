@@ -27,10 +27,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from plastix import runs
-from plastix.agents import get_agent
+from plastix.agents import ITERATIVE, OFF_POLICY, get_agent
 from plastix.agents.base import Agent, ConfigError, OffPolicyConfig
 from plastix.config import RunConfig
 from plastix.envs import GYMNASIUM_PREFIX, GymnasiumEnv, check_env_name, is_jittable, make_env
+from plastix.iterative import IterativeRunner
 from plastix.loop import (
     DIAGNOSTICS_SALT,
     EVALUATION_SALT,
@@ -188,6 +189,18 @@ def run_training(
     env = run.env if env is None else env
     if isinstance(env, str):
         check_env_name(env)
+    if agent_name in ITERATIVE:
+        return _run_iterative(
+            agent_cls,
+            agent_config,
+            run,
+            env,
+            progress,
+            console,
+            diagnostics,
+            plasticity,
+            replay_schedule,
+        )
     # Host environments are built with every seed's copies; one for probing the spaces first.
     probe = make_env(env, num_envs=1)
     jittable = is_jittable(probe)
@@ -228,6 +241,58 @@ def run_training(
         runs.atomic_write_json(run_dir / runs.CONFIG_FILE, config_record)
     driver = (JaxDriver if jittable else HostDriver)(learner, env, diagnostics, interventions)
     return driver.run(agent, run, run_dir, config_record, progress, console)
+
+
+def _run_iterative(
+    agent_cls,
+    agent_config,
+    run: RunConfig,
+    env,
+    progress,
+    console,
+    diagnostics,
+    plasticity,
+    replay_schedule,
+) -> TrainResult:
+    name = agent_cls.name
+    if plasticity != PlasticityConfig() or replay_schedule is not None:
+        raise ConfigError(
+            f"{name} learns without a replay buffer; the plasticity interventions and "
+            f"replay-ratio schedules apply to the off-policy agents ({', '.join(OFF_POLICY)})"
+        )
+    if run.replay_ratio != 1.0:
+        raise ConfigError(
+            f"replay_ratio is for the off-policy agents ({', '.join(OFF_POLICY)}); {name} "
+            "reuses its data by its own options (PPO: epochs × minibatches)"
+        )
+    if run.num_envs != 1:
+        raise ConfigError(
+            f"{name} sets its parallel environments with its own option "
+            "(reinforce: episodes_per_iteration, ppo: parallel_envs), not num_envs"
+        )
+    env_obj = make_env(env, num_envs=1)
+    if not is_jittable(env_obj):
+        env_obj.close()
+        raise ConfigError(
+            f"{name} runs on jittable environments only (compiled end to end); "
+            f"{run.env!r} is a Gymnasium environment (`plastix envs` lists the jittable ones)"
+        )
+    method = agent_cls(agent_config, env_obj, run.steps)
+    run_dir = runs.prepare_run_dir(run.out, run.overwrite) if run.out else None
+    config_record = {
+        "agent": name,
+        "agent_config": dataclasses.asdict(agent_config),
+        "run": dataclasses.asdict(run),
+        "diagnostics": dataclasses.asdict(diagnostics),
+        "jittable_env": True,
+        "plastix_version": __version__,
+        "jax_version": jax.__version__,
+        "backend": jax.default_backend(),
+    }
+    if run_dir is not None:
+        runs.atomic_write_json(run_dir / runs.CONFIG_FILE, config_record)
+    runner = IterativeRunner(method, run, diagnostics)
+    return runner.execute(run_dir, config_record, progress, console)
 
 
 class Driver:

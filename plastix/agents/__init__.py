@@ -5,12 +5,22 @@ from __future__ import annotations
 from plastix.agents.base import Agent, AgentState, ConfigError, OffPolicyConfig
 from plastix.agents.dqn import DQN, DQNConfig
 from plastix.agents.sac import SAC, SACConfig
+from plastix.onpolicy import PPO, REINFORCE, PPOConfig, REINFORCEConfig  # noqa: E402
 
-AGENTS: dict[str, type[Agent]] = {"dqn": DQN, "sac": SAC}
+OFF_POLICY: dict[str, type[Agent]] = {"dqn": DQN, "sac": SAC}
+ITERATIVE = {"reinforce": REINFORCE, "ppo": PPO}
+"""agents that learn in iterations without a replay buffer (``plastix.iterative``)."""
+AGENTS = {**OFF_POLICY, **ITERATIVE}
 
 __all__ = [
     "AGENTS",
+    "ITERATIVE",
+    "OFF_POLICY",
+    "PPO",
+    "REINFORCE",
     "DQN",
+    "PPOConfig",
+    "REINFORCEConfig",
     "SAC",
     "Agent",
     "AgentState",
