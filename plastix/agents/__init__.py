@@ -5,10 +5,11 @@ from __future__ import annotations
 from plastix.agents.base import Agent, AgentState, ConfigError, OffPolicyConfig
 from plastix.agents.dqn import DQN, DQNConfig
 from plastix.agents.sac import SAC, SACConfig
+from plastix.es import ESConfig, OpenAIES  # noqa: E402
 from plastix.onpolicy import PPO, REINFORCE, PPOConfig, REINFORCEConfig  # noqa: E402
 
 OFF_POLICY: dict[str, type[Agent]] = {"dqn": DQN, "sac": SAC}
-ITERATIVE = {"reinforce": REINFORCE, "ppo": PPO}
+ITERATIVE = {"reinforce": REINFORCE, "ppo": PPO, "es": OpenAIES}
 """agents that learn in iterations without a replay buffer (``plastix.iterative``)."""
 AGENTS = {**OFF_POLICY, **ITERATIVE}
 
@@ -19,6 +20,8 @@ __all__ = [
     "PPO",
     "REINFORCE",
     "DQN",
+    "ESConfig",
+    "OpenAIES",
     "PPOConfig",
     "REINFORCEConfig",
     "SAC",
