@@ -58,8 +58,18 @@ def diagnose(method, state, initial_params, key, config: DiagnosticsConfig):
 class IterativeRunner:
     """Host side of an iterative method's run: chunks, evaluation, logging, the run store."""
 
-    def __init__(self, method, run: RunConfig, diagnostics: DiagnosticsConfig | None = None):
+    def __init__(
+        self,
+        method,
+        run: RunConfig,
+        diagnostics: DiagnosticsConfig | None = None,
+        backend=None,
+    ):
+        """``backend``: an object whose ``advance(state, keys, chunk)`` replaces the compiled
+        chunk (the Ray backend of ES); it gets ``setup(state)`` once, ``close()`` at the end,
+        and its ``summary()`` joins the run's."""
         self.method = method
+        self.backend = backend
         self.run = run
         self.diagnostics = DiagnosticsConfig() if diagnostics is None else diagnostics
         per_iter = max(1, int(method.max_steps_per_iteration))
@@ -107,7 +117,11 @@ class IterativeRunner:
             self.state = self._init(self.keys)
             initial = jax.tree.map(jnp.copy, jax.vmap(self.method.params)(self.state))
             keys = derive_keys(self.keys, ITERATE_SALT, 0)
-            self._chunk = self._chunk.lower(self.state, keys).compile()
+            if self.backend is None:
+                self._chunk = self._chunk.lower(self.state, keys).compile()
+            else:
+                self.backend.setup(self.state)
+                self._chunk = lambda state, keys: self.backend.advance(state, keys, self.chunk)
             ekeys = derive_keys(self.keys, EVAL_SALT, 0)
             self._evaluate = self._evaluate.lower(self.state, ekeys).compile()
             if self.diagnostics.every:
@@ -203,6 +217,9 @@ class IterativeRunner:
         finally:
             if progress:
                 progress.stop()
+            if self.backend is not None:
+                summary["backend"] = self.backend.summary()
+                self.backend.close()
             total = float(steps.sum())
             summary.update(
                 {

@@ -291,7 +291,24 @@ def _run_iterative(
     }
     if run_dir is not None:
         runs.atomic_write_json(run_dir / runs.CONFIG_FILE, config_record)
-    runner = IterativeRunner(method, run, diagnostics)
+    backend = None
+    if name == "es" and agent_config.backend == "local":
+        from plastix.es.backends import LocalESBackend
+
+        backend = LocalESBackend(method)
+        backend._budget = run.steps
+    elif name == "es":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise ConfigError(
+                "backend ray needs the ray package: pip install 'plastix[ray]'"
+            ) from None
+        from plastix.distributed.ray_es import RayESBackend
+
+        backend = RayESBackend(method, run.env, agent_config.workers, agent_config.address)
+        backend._budget = run.steps
+    runner = IterativeRunner(method, run, diagnostics, backend)
     return runner.execute(run_dir, config_record, progress, console)
 
 

@@ -61,6 +61,13 @@ class ESConfig(NetworkFields):
     """normalise observations by running statistics of the population's observations."""
     hidden_sizes: tuple[int, ...] = (32, 32)
     """units of the policy's hidden layers."""
+    backend: Literal["local", "ray"] = "local"
+    """local: the population as one vmapped program; ray: workers on a Ray cluster that
+    exchange only indices and returns."""
+    workers: int = 2
+    """Ray workers (backend ray)."""
+    address: str | None = None
+    """address of an existing Ray cluster to join (backend ray); none: start a local one."""
 
     def __post_init__(self):
         self.check_network()
@@ -74,6 +81,11 @@ class ESConfig(NetworkFields):
             self.optimizer in ("adam", "sgd"),
             f"optimizer must be one of adam, sgd; got {self.optimizer!r}",
         )
+        require(
+            self.backend in ("local", "ray"),
+            f"backend must be one of local, ray; got {self.backend!r}",
+        )
+        require(self.workers >= 1, f"workers must be >= 1, got {self.workers}")
         require(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
         require(
             self.episodes_per_member >= 1,
@@ -100,8 +112,13 @@ class ESState:
     obs_stats: jax.Array
     """[count, Σx (obs_dim), Σx² (obs_dim)] of the observations seen so far."""
     generation: jax.Array
-    key: jax.Array
+    key_data: jax.Array
+    """the run's key as raw data (serialisable); every perturbation derives from it."""
     env_steps: jax.Array
+
+    @property
+    def key(self) -> jax.Array:
+        return jax.random.wrap_key_data(self.key_data)
 
 
 class OpenAIES:
@@ -144,7 +161,7 @@ class OpenAIES:
             self.tx.init(flat),
             jnp.zeros(1 + 2 * self.obs_dim, jnp.float32),
             jnp.zeros((), jnp.int32),
-            key,
+            jax.random.key_data(key),
             jnp.zeros((), jnp.int32),
         )
 
@@ -238,17 +255,11 @@ class OpenAIES:
         )
 
     def iterate(self, state: ESState, key):
-        """One generation with the whole population in one vmapped program (local backend)."""
+        """One generation, the whole population in one program (not used by the backends,
+        which compile evaluation and update apart; see ``plastix.es.backends``)."""
         fitness, steps, sums = self.evaluate_members(state, jnp.arange(self.config.population))
         new = self.update(state, fitness, steps, sums)
-        metrics = {
-            "fitness_mean": fitness.mean(),
-            "fitness_max": fitness.max(),
-            "episodes": jnp.asarray(fitness.size, jnp.float32),
-            "episode_return_sum": fitness.sum(),
-            "update_norm": jnp.linalg.norm(new.params - state.params),
-        }
-        return new, metrics
+        return new, generation_metrics(state, new, fitness)
 
     def evaluate(self, state: ESState, key, num_episodes: int):
         """Returns of the current (unperturbed) parameters."""
@@ -268,9 +279,20 @@ class OpenAIES:
         return {"actor": [layer_outputs(sown[ACTIVATIONS])]}
 
 
+def generation_metrics(old: ESState, new: ESState, fitness) -> dict:
+    return {
+        "fitness_mean": fitness.mean(),
+        "fitness_max": fitness.max(),
+        "episodes": jnp.asarray(fitness.size, jnp.float32),
+        "episode_return_sum": fitness.sum(),
+        "update_norm": jnp.linalg.norm(new.params - old.params),
+    }
+
+
 def params_hash(state: ESState) -> str:
-    """SHA-256 of θ's bytes (with the generation): equal on every replica that is in sync."""
+    """SHA-256 of θ, the observation statistics and the generation (of one state or a batch
+    of seeds): equal on every replica that is in sync."""
     h = hashlib.sha256(np.asarray(state.params).tobytes())
     h.update(np.asarray(state.obs_stats).tobytes())
-    h.update(int(state.generation).to_bytes(8, "little"))
+    h.update(np.asarray(state.generation).tobytes())
     return h.hexdigest()

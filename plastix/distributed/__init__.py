@@ -1,0 +1,1 @@
+"""Backends that run across processes and machines (Ray)."""
