@@ -19,6 +19,7 @@ from rich.table import Table
 from plastix.agents import AGENTS, ITERATIVE, ConfigError, UnknownAgentError, get_agent
 from plastix.config import RunConfig
 from plastix.envs import EnvNotFoundError, check_env_name, env_choices
+from plastix.onpolicy.variance import VarianceConfig
 from plastix.plasticity.config import PlasticityConfig
 from plastix.plasticity.diagnostics import DiagnosticsConfig
 
@@ -35,6 +36,7 @@ commands:
                           all options of an agent: plastix train AGENT --help
   rerun RUN [--out DIR] [--overwrite]
                           run again a stored run from its config.json
+  resume RUN [--steps N]  continue an es / ppo / reinforce run from its checkpoint
   ls PATH...              list the runs at or below PATH with their results
   plot RUN... --out DIR [--metrics M ...]
                           PNG curves of return, losses and plasticity diagnostics over
@@ -145,6 +147,28 @@ def cmd_rerun(argv: list[str]) -> int:
     try:
         rerun(args.run, out=args.out, overwrite=args.overwrite)
     except (FileNotFoundError, FileExistsError, ConfigError, EnvNotFoundError) as e:
+        return fail(str(e))
+    except TrainingDiverged as e:
+        return fail(str(e), code=1)
+    return 0
+
+
+def cmd_resume(argv: list[str]) -> int:
+    from plastix.train import TrainingDiverged, resume
+
+    @dataclass(frozen=True)
+    class ResumeArgs:
+        run: tyro.conf.Positional[str]
+        """the run directory (of an es, ppo or reinforce run)."""
+        steps: int | None = None
+        """new step budget per seed (default: the run's own)."""
+
+    args = tyro.cli(ResumeArgs, args=argv, prog="plastix resume")
+    if not (Path(args.run) / "config.json").exists():
+        return fail(f"{args.run} is not a run directory (no config.json)")
+    try:
+        resume(args.run, args.steps)
+    except (ConfigError, FileNotFoundError) as e:
         return fail(str(e))
     except TrainingDiverged as e:
         return fail(str(e), code=1)
@@ -345,7 +369,7 @@ def cmd_envs(argv: list[str]) -> int:
 
 
 def cmd_gradient_variance(argv: list[str]) -> int:
-    from plastix.onpolicy.variance import VarianceConfig, measure, write_report
+    from plastix.onpolicy.variance import measure, write_report
 
     @dataclass(frozen=True)
     class VarianceArgs:
@@ -395,6 +419,7 @@ def cmd_gradient_variance(argv: list[str]) -> int:
 COMMANDS = {
     "train": cmd_train,
     "rerun": cmd_rerun,
+    "resume": cmd_resume,
     "ls": cmd_ls,
     "plot": cmd_plot,
     "report": cmd_report,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from pathlib import Path
 from typing import Any
 
 import flax.serialization
@@ -53,6 +54,24 @@ def diagnose(method, state, initial_params, key, config: DiagnosticsConfig):
         out[f"{network}/weight_norm"] = pm.tree_norm(params[network])
         out[f"{network}/distance_from_init"] = pm.distance(params[network], initial_params[network])
     return out
+
+
+CHECKPOINT_FILE = "checkpoint.msgpack"
+
+
+def save_checkpoint(run_dir, state, initial, index: int) -> None:
+    """The state of every seed, their initial parameters and the chunk counter."""
+    data = {"state": state, "initial": initial, "index": np.asarray(index, np.int64)}
+    runs.atomic_write_bytes(Path(run_dir) / CHECKPOINT_FILE, flax.serialization.to_bytes(data))
+
+
+def load_checkpoint(run_dir, state, initial):
+    path = Path(run_dir) / CHECKPOINT_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{run_dir} has no {CHECKPOINT_FILE} to resume from")
+    template = {"state": state, "initial": initial, "index": np.asarray(0, np.int64)}
+    data = flax.serialization.from_bytes(template, path.read_bytes())
+    return data["state"], data["initial"], int(data["index"])
 
 
 class IterativeRunner:
@@ -95,12 +114,16 @@ class IterativeRunner:
             jax.vmap(lambda s, p, k: diagnose(method, s, p, k, self.diagnostics))
         )
 
-    def execute(self, run_dir, config_record, show_progress=True, console=None):
+    def execute(self, run_dir, config_record, show_progress=True, console=None, resume=False):
+        """Runs to the step budget. With ``resume``, continues from ``run_dir``'s checkpoint
+        (state, metrics, counters) — the result equals that of an uninterrupted run."""
         from plastix.train import TrainResult, _fmt_mean, _make_progress, seed_table
 
         console = console or Console(stderr=True)
         run, seeds = self.run, self.seed_ids
         log = runs.MetricLog()
+        if resume:
+            log.extend(runs.load_metrics(run_dir))
         summary: dict[str, Any] = {
             "status": "compiling",
             "agent": config_record["agent"],
@@ -116,6 +139,9 @@ class IterativeRunner:
             start = time.perf_counter()
             self.state = self._init(self.keys)
             initial = jax.tree.map(jnp.copy, jax.vmap(self.method.params)(self.state))
+            index = 0
+            if resume:
+                self.state, initial, index = load_checkpoint(run_dir, self.state, initial)
             keys = derive_keys(self.keys, ITERATE_SALT, 0)
             if self.backend is None:
                 self._chunk = self._chunk.lower(self.state, keys).compile()
@@ -137,11 +163,18 @@ class IterativeRunner:
         last_eval: list[float | None] = [None] * len(seeds)
         best_eval: list[float | None] = [None] * len(seeds)
         recent: list[float | None] = [None] * len(seeds)
-        steps = np.zeros(len(seeds), np.int64)
-        next_diagnostics = 0
+        steps = np.asarray(self.state.env_steps).astype(np.int64)
+        if resume:
+            frame = log.frame()
+            for k, s in enumerate(seeds):
+                evals = frame[(frame.seed == s) & (frame.metric == "eval_return")]
+                if len(evals):
+                    last_eval[k] = float(evals.value.iloc[-1])
+                    best_eval[k] = float(evals.value.max())
+        next_diagnostics = int(steps.min()) + (self.diagnostics.every or 0) if resume else 0
         train_seconds = 0.0
         loop_start = last_write = time.perf_counter()
-        index, status = 0, "running"
+        status = "running"
         try:
             if progress:
                 progress.start()
@@ -204,6 +237,7 @@ class IterativeRunner:
                     )
                 if run_dir is not None and time.perf_counter() - last_write > 10.0:
                     log.write(run_dir)
+                    save_checkpoint(run_dir, self.state, initial, index)
                     summary.update(status="running", steps_done=int(steps.min()))
                     runs.atomic_write_json(run_dir / runs.SUMMARY_FILE, summary)
                     last_write = time.perf_counter()
@@ -248,6 +282,7 @@ class IterativeRunner:
             summary["final_eval_return_mean"] = float(np.mean(finals)) if finals else None
             if run_dir is not None:
                 log.write(run_dir)
+                save_checkpoint(run_dir, self.state, initial, index)
                 params = jax.vmap(self.method.params)(self.state)
                 runs.atomic_write_bytes(
                     run_dir / runs.PARAMS_FILE, flax.serialization.to_bytes(params)

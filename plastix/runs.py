@@ -101,6 +101,13 @@ class MetricLog:
         for seed, value in zip(seeds, values, strict=True):
             self.add(seed, step, metric, value)
 
+    def extend(self, frame: pd.DataFrame) -> None:
+        """Appends the rows of a metrics frame (``seed, step, metric, value``)."""
+        self.seed += [int(x) for x in frame.seed]
+        self.step += [int(x) for x in frame.step]
+        self.metric += [str(x) for x in frame.metric]
+        self.value += [float(x) for x in frame.value]
+
     def table(self) -> pa.Table:
         return pa.table(
             {
@@ -163,6 +170,14 @@ def load_runs(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> pd.Data
         frame.insert(3, "replay_ratio", float(config["run"]["replay_ratio"]))
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
+
+
+def load_metrics(run_dir: str | os.PathLike) -> pd.DataFrame:
+    """One run's ``seed, step, metric, value`` rows (empty if none were written)."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.exists():
+        return pd.DataFrame({c: [] for c in METRIC_COLUMNS})
+    return pq.read_table(path).to_pandas()
 
 
 def load_summary(run_dir: str | os.PathLike) -> dict:

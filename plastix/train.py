@@ -253,6 +253,7 @@ def _run_iterative(
     diagnostics,
     plasticity,
     replay_schedule,
+    resume_dir: Path | None = None,
 ) -> TrainResult:
     name = agent_cls.name
     if plasticity != PlasticityConfig() or replay_schedule is not None:
@@ -278,7 +279,11 @@ def _run_iterative(
             f"{run.env!r} is a Gymnasium environment (`plastix envs` lists the jittable ones)"
         )
     method = agent_cls(agent_config, env_obj, run.steps)
-    run_dir = runs.prepare_run_dir(run.out, run.overwrite) if run.out else None
+    if resume_dir is not None:
+        run_dir = Path(resume_dir)
+        run = run.replace(out=str(run_dir))
+    else:
+        run_dir = runs.prepare_run_dir(run.out, run.overwrite) if run.out else None
     config_record = {
         "agent": name,
         "agent_config": dataclasses.asdict(agent_config),
@@ -309,7 +314,39 @@ def _run_iterative(
         backend = RayESBackend(method, run.env, agent_config.workers, agent_config.address)
         backend._budget = run.steps
     runner = IterativeRunner(method, run, diagnostics, backend)
-    return runner.execute(run_dir, config_record, progress, console)
+    return runner.execute(run_dir, config_record, progress, console, resume=resume_dir is not None)
+
+
+def resume(run_dir: str | Path, steps: int | None = None, progress: bool = True) -> TrainResult:
+    """Continues an iterative run (``es``, ``ppo``, ``reinforce``) from its checkpoint, to its
+    step budget or to ``steps`` per seed; the run directory is updated in place. The result is
+    the one an uninterrupted run to the same budget gives."""
+    run_dir = Path(run_dir)
+    record = runs.load_config(run_dir)
+    agent, agent_config, run_config, diagnostics, _ = configs_from_record(record)
+    if agent not in ITERATIVE:
+        raise ConfigError(
+            f"{run_dir} is a {agent} run; resume works for {', '.join(ITERATIVE)} "
+            "(their state is checkpointed)"
+        )
+    if steps is not None:
+        if steps < run_config.steps:
+            raise ConfigError(
+                f"steps must be >= the run's budget ({run_config.steps}), got {steps}"
+            )
+        run_config = run_config.replace(steps=steps)
+    return _run_iterative(
+        get_agent(agent),
+        agent_config,
+        run_config,
+        run_config.env,
+        progress,
+        Console(stderr=True),
+        diagnostics,
+        PlasticityConfig(),
+        None,
+        resume_dir=run_dir,
+    )
 
 
 class Driver:

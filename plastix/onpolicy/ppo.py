@@ -176,7 +176,7 @@ class PPO:
                 params, opt_state = carry
                 grads, aux = jax.grad(self.loss, has_aux=True)(params, mb)
                 updates, opt_state = self.tx.update(grads, opt_state, params)
-                aux["grad_norm"] = optax.global_norm(grads)
+                aux["grad_norm"] = optax.tree.norm(grads)
                 return (optax.apply_updates(params, updates), opt_state), aux
 
             return jax.lax.scan(step, (params, opt_state), batches)

@@ -183,7 +183,7 @@ class REINFORCE:
         returns = batch.returns
         metrics = dict(
             aux,
-            grad_norm=optax.global_norm(grads),
+            grad_norm=optax.tree.norm(grads),
             episodes=jnp.asarray(returns.shape[0], jnp.float32),
             episode_return_sum=returns.sum(),
         )

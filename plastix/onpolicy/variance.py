@@ -11,8 +11,10 @@ and batch size,
 - ``variance``: the total variance ``E‖g − ḡ‖²`` (trace of the covariance; ``ḡ`` the mean over
   the repeats), which falls as ``1/B``;
 - ``mean_norm``: ``‖ḡ‖``, and ``snr``: ``‖ḡ‖² / variance``;
-- ``cosine_to_none``: the cosine between this baseline's ``ḡ`` and the no-baseline ``ḡ`` at
-  the largest batch (near 1: the same expectation).
+- ``cosine_to_none``: the cosine between this baseline's ``ḡ`` and the no-baseline ``ḡ`` over
+  the whole pool;
+- ``bias_ratio``, ``bias_p``: ``‖mean(g_b − g_none)‖²`` over the value it has in expectation
+  when both estimators are unbiased, and the p-value of that hypothesis (``bias_test``).
 
 Baselines: ``none``; ``mean``, the mean reward-to-go per time step; ``value``, a state-value
 network regressed on reward-to-go. Both are fitted on separate episodes of the same policy, so
@@ -86,6 +88,23 @@ def _fixed_policy(config: VarianceConfig, env, key):
     for k in jax.random.split(jax.random.fold_in(key, 1), config.train_iterations):
         state, _ = step(state, k)
     return agent, state.params
+
+
+def bias_test(diff: np.ndarray) -> dict:
+    """Is the mean of per-episode differences ``diff [N, P]`` zero? Under that hypothesis
+    ``‖mean‖²`` has expectation ``tr Σ / N``; with the effective dimension
+    ``d = (tr Σ)² / tr Σ²`` it is about ``χ²_d · tr Σ / (N d)`` (Satterthwaite), which gives
+    ``bias_ratio`` (≈ 1 when unbiased) and a p-value ``bias_p``."""
+    n = len(diff)
+    centred = diff - diff.mean(axis=0)
+    gram = centred @ centred.T / (n - 1)  # N x N: the same non-zero spectrum as Σ
+    trace = float(np.trace(gram))
+    if trace <= 0:
+        return {"bias_ratio": 0.0, "bias_p": 1.0}
+    dof = trace**2 / float(np.sum(gram**2))
+    ratio = float(np.sum(diff.mean(axis=0) ** 2)) / (trace / n)
+    p = float(jax.scipy.stats.chi2.sf(ratio * dof, dof))
+    return {"bias_ratio": ratio, "bias_p": p, "bias_dof": dof}
 
 
 def measure(config: VarianceConfig, progress=None) -> list[dict]:
@@ -176,10 +195,13 @@ def measure(config: VarianceConfig, progress=None) -> list[dict]:
                 snr=norm2 / variance if variance > 0 else float("inf"),
             )
             if reference is not None:
-                full = grads[baseline][: config.repeats * big].mean(axis=0)
+                pool = grads[baseline][: config.repeats * big]
+                full = pool.mean(axis=0)
                 row["cosine_to_none"] = float(
                     full @ reference / (np.linalg.norm(full) * np.linalg.norm(reference) + 1e-30)
                 )
+                # ‖mean difference‖² over its expectation were both unbiased (≈ 1 then)
+                row.update(bias_test(pool - grads["none"][: config.repeats * big]))
             rows.append(row)
     for row in rows:
         row["policy_return"] = float(np.mean(np.asarray(returns)))
