@@ -199,10 +199,17 @@ class OpenAIES:
             self.env, lambda obs, _: self.act(flat, obs_stats, obs), key, num_episodes, self.horizon
         )
         obs = batch.obs.reshape(batch.obs.shape[:2] + (-1,))
-        w = batch.valid[..., None]
-        sums = jnp.concatenate(
-            [batch.valid.sum()[None], jnp.sum(obs * w, axis=(0, 1)), jnp.sum(obs**2 * w, (0, 1))]
-        )
+
+        # sums accumulated step by step, episode by episode (elementwise adds only), so that a
+        # member's statistics do not depend on the batch it is evaluated in
+        def add(total, x):
+            o, v = x
+            for e in range(num_episodes):
+                w = v[e]
+                total = total + jnp.concatenate([w[None], o[e] * w, o[e] ** 2 * w])
+            return total, None
+
+        sums, _ = jax.lax.scan(add, jnp.zeros(1 + 2 * self.obs_dim), (obs, batch.valid))
         return batch.returns, batch.lengths.sum(), sums
 
     # a generation -------------------------------------------------------------------------

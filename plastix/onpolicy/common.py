@@ -256,10 +256,9 @@ class Episodes:
     action: jax.Array
     reward: jax.Array
     valid: jax.Array
-
-    @property
-    def returns(self) -> jax.Array:
-        return jnp.sum(self.reward * self.valid, axis=0)
+    returns: jax.Array
+    """``[num_envs]`` episode returns, summed step by step in order (so a copy's return does
+    not depend on how many copies share the program)."""
 
     @property
     def lengths(self) -> jax.Array:
@@ -277,19 +276,21 @@ def episodes(env, act, key: jax.Array, num_envs: int, horizon: int | None = None
     carry = reset_envs(env, reset_key, num_envs)
 
     def step(c, key):
-        state, obs, alive = c
+        state, obs, alive, ret = c
         act_key, env_key = jax.random.split(key)
         action = act(obs, act_key)
         ts, state = jax.vmap(env.step)(jax.random.split(env_key, num_envs), state, action)
         done = ts.terminated | ts.truncated
         out = (obs, action, ts.reward, alive)
-        return (state, ts.obs, alive & ~done), out
+        ret = ret + jnp.where(alive, ts.reward, 0.0)
+        return (state, ts.obs, alive & ~done, ret), out
 
     alive = jnp.ones(num_envs, bool)
-    _, (obs, action, reward, valid) = jax.lax.scan(
-        step, (carry.state, carry.obs, alive), jax.random.split(key, horizon)
+    zeros = jnp.zeros(num_envs, jnp.float32)
+    (*_, returns), (obs, action, reward, valid) = jax.lax.scan(
+        step, (carry.state, carry.obs, alive, zeros), jax.random.split(key, horizon)
     )
-    return Episodes(obs, action, reward, valid.astype(jnp.float32))
+    return Episodes(obs, action, reward, valid.astype(jnp.float32), returns)
 
 
 def evaluate(env, policy: Policy, actor_params, key: jax.Array, num_episodes: int):
