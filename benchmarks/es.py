@@ -117,8 +117,12 @@ def solve_evosax(config, env_id, seed, max_generations, budget, target):
     init, generation, evaluate = evosax_generation_fn(config, env_id)
     state = init(seed)
     key = jax.random.key(seed + 1000)
-    jax.block_until_ready(generation(state, key))
+    # compile for the initial state and for the state a generation returns (its leaves'
+    # types settle after the first tell)
+    warm, _ = generation(state, key)
+    jax.block_until_ready(generation(warm, key))
     jax.block_until_ready(evaluate(state, key))
+    jax.block_until_ready(evaluate(warm, key))
     steps = 0
     start = time.perf_counter()
     for g in range(1, max_generations + 1):
@@ -153,7 +157,8 @@ def evaluations_per_second(config, env_id, generations: int = 30, repeats: int =
     init, generation, _ = evosax_generation_fn(config, env_id)
     s0 = init(0)
     key = jax.random.key(1)
-    jax.block_until_ready(generation(s0, key))
+    warm, _ = generation(s0, key)
+    jax.block_until_ready(generation(warm, key))
     theirs = []
     for _ in range(repeats):
         state = s0

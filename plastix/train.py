@@ -74,7 +74,8 @@ class TrainResult:
 
     def predict(self, obs, seed: int = 0, deterministic: bool = True, key=None):
         """Actions of seed ``seed``'s final policy for a batch of observations."""
-        params = jax.tree.map(lambda x: x[seed], self.state.agent)
+        state = getattr(self.state, "agent", self.state)  # iterative methods: their own state
+        params = jax.tree.map(lambda x: x[seed], state)
         return _predict(self.agent, params, obs, deterministic, key)
 
 

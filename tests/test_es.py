@@ -112,6 +112,7 @@ def test_es_solves_cartpole_with_the_local_backend(tmp_path):
     summary = result.summary
     assert summary["backend"]["kind"] == "local" and summary["backend"]["num_params"] == 1282
     assert {"fitness_mean", "update_norm", "actor/fau"} <= set(result.metrics.metric)
+    assert result.predict(np.zeros((5, 4), np.float32)).shape == (5,)
 
 
 def test_resume_gives_the_uninterrupted_result(tmp_path):

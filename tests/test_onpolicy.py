@@ -86,6 +86,8 @@ def test_ppo_learns_cartpole_and_stores_the_run(tmp_path):
     )
     evals = result.eval_returns()
     assert evals.max().min() >= 400
+    assert result.predict(np.zeros(4, np.float32)) in (0, 1)
+    assert result.predict(np.zeros((3, 4), np.float32), seed=1).shape == (3,)
     summary = plastix.runs.load_summary(tmp_path / "ppo")
     assert summary["status"] == "completed"
     assert summary["steps_per_seed"] == [79 * 512] * 2  # the first multiple of 512 >= 40k

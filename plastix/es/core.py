@@ -131,6 +131,8 @@ class OpenAIES:
             raise ConfigError(f"es needs Box observations, got {env.observation_space}")
         self.config = config
         self.env = env
+        self.observation_space, self.action_space = env.observation_space, env.action_space
+        self.total_steps = int(total_steps)
         self.discrete = isinstance(env.action_space, Discrete)
         if not self.discrete and not (
             isinstance(env.action_space, Box) and env.action_space.bounded
@@ -165,6 +167,10 @@ class OpenAIES:
             jnp.zeros((), jnp.int32),
         )
 
+    def act(self, state: ESState, obs, key, env_step, deterministic: bool = True):
+        """The policy's actions for a batch of observations (ES policies are deterministic)."""
+        return self.policy_action(state.params, state.obs_stats, obs)
+
     def params(self, state: ESState):
         return {"actor": self.unravel(state.params)}
 
@@ -181,7 +187,7 @@ class OpenAIES:
             jnp.where(count > 1, std, 1.0).reshape(shape),
         )
 
-    def act(self, flat, obs_stats, obs):
+    def policy_action(self, flat, obs_stats, obs):
         if self.config.obs_norm:
             mean, std = self.normalizer(obs_stats)
             obs = jnp.clip((obs - mean) / std, -5.0, 5.0)
@@ -196,7 +202,11 @@ class OpenAIES:
         """``(returns [num_episodes], steps, obs sums [1 + 2 obs_dim])`` of one parameter
         vector."""
         batch = episodes(
-            self.env, lambda obs, _: self.act(flat, obs_stats, obs), key, num_episodes, self.horizon
+            self.env,
+            lambda obs, _: self.policy_action(flat, obs_stats, obs),
+            key,
+            num_episodes,
+            self.horizon,
         )
         obs = batch.obs.reshape(batch.obs.shape[:2] + (-1,))
 
@@ -276,7 +286,11 @@ class OpenAIES:
 
     def activations(self, state: ESState, key):
         batch = episodes(
-            self.env, lambda obs, _: self.act(state.params, state.obs_stats, obs), key, 8, 32
+            self.env,
+            lambda obs, _: self.policy_action(state.params, state.obs_stats, obs),
+            key,
+            8,
+            32,
         )
         obs = batch.obs.reshape((-1,) + batch.obs.shape[2:])
         if self.config.obs_norm:

@@ -102,6 +102,8 @@ class PPO:
         check_spaces(self.name, env.observation_space, env.action_space)
         self.config = config
         self.env = env
+        self.observation_space, self.action_space = env.observation_space, env.action_space
+        self.total_steps = int(total_steps)
         self.policy = Policy(
             config.net_spec(env.observation_space), env.observation_space, env.action_space
         )
@@ -192,6 +194,12 @@ class PPO:
 
     def evaluate(self, state: PPOState, key, num_episodes: int):
         return evaluate(self.env, self.policy, state.params["actor"], key, num_episodes)
+
+    def act(self, state: PPOState, obs, key, env_step, deterministic: bool = True):
+        """Actions for a batch of observations: the mode of the policy, or a sample."""
+        dist = self.policy.dist(state.params["actor"], obs)
+        action = self.policy.mode(dist) if deterministic else self.policy.sample(dist, key)
+        return self.policy.to_env(action)
 
     def params(self, state: PPOState):
         return state.params

@@ -106,6 +106,8 @@ class REINFORCE:
         check_spaces(self.name, env.observation_space, env.action_space)
         self.config = config
         self.env = env
+        self.observation_space, self.action_space = env.observation_space, env.action_space
+        self.total_steps = int(total_steps)
         self.horizon = env.max_episode_steps
         self.policy = Policy(config.net_spec(env.observation_space), *_spaces(env))
         self.max_steps_per_iteration = config.episodes_per_iteration * self.horizon
@@ -198,6 +200,12 @@ class REINFORCE:
 
     def evaluate(self, state: PGState, key, num_episodes: int):
         return evaluate(self.env, self.policy, state.params["actor"], key, num_episodes)
+
+    def act(self, state: PGState, obs, key, env_step, deterministic: bool = True):
+        """Actions for a batch of observations: the mode of the policy, or a sample."""
+        dist = self.policy.dist(state.params["actor"], obs)
+        action = self.policy.mode(dist) if deterministic else self.policy.sample(dist, key)
+        return self.policy.to_env(action)
 
     def params(self, state: PGState):
         return state.params
