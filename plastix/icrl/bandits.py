@@ -95,17 +95,19 @@ class BanditEnv:
 
 
 def _run(env: BanditEnv, choose, update, init, means, key):
-    """Runs one policy on one task for ``env.horizon`` pulls; returns (rewards, regret)."""
+    """Runs one policy on one task for ``env.horizon`` pulls; returns
+    ``(actions, rewards, regret)``, each ``[horizon]``."""
 
     def step(carry, key):
         stats = carry
         choose_key, pull_key = jax.random.split(key)
         action = choose(stats, choose_key)
         reward = env.pull(pull_key, means, action)
-        return update(stats, action, reward), (reward, jnp.max(means) - means[action])
+        out = (action.astype(jnp.int32), reward, jnp.max(means) - means[action])
+        return update(stats, action, reward), out
 
-    _, (rewards, regret) = jax.lax.scan(step, init, jax.random.split(key, env.horizon))
-    return rewards, regret
+    _, out = jax.lax.scan(step, init, jax.random.split(key, env.horizon))
+    return out
 
 
 def _counts_init(k):
@@ -168,5 +170,13 @@ def baseline_regret(env: BanditEnv, name: str, tasks, key):
     """Cumulative pseudo-regret ``[tasks, horizon]`` of a baseline on a batch of tasks."""
     fn = BASELINES[name]
     keys = jax.random.split(key, tasks.shape[0])
-    _, regret = jax.vmap(lambda m, k: fn(env, m, k))(tasks, keys)
+    _, _, regret = jax.vmap(lambda m, k: fn(env, m, k))(tasks, keys)
     return jnp.cumsum(regret, axis=-1)
+
+
+def histories(env: BanditEnv, name: str, tasks, key):
+    """``(actions, rewards)`` ``[tasks, horizon]`` of a baseline on a batch of tasks."""
+    fn = BASELINES[name]
+    keys = jax.random.split(key, tasks.shape[0])
+    actions, rewards, _ = jax.vmap(lambda m, k: fn(env, m, k))(tasks, keys)
+    return actions, rewards
