@@ -47,6 +47,17 @@ def pin_to_core(index: int) -> None:
             pass
 
 
+def _zero_results(es: OpenAIES, seeds: int):
+    """Arguments of ``Programs.step`` with the right shapes (to compile it), no seed active."""
+    pop = es.config.population
+    return (
+        jnp.zeros((seeds, pop), jnp.float32),
+        jnp.zeros((seeds, pop), jnp.int32),
+        jnp.zeros((seeds, pop, 1 + 2 * es.obs_dim), jnp.float32),
+        jnp.zeros(seeds, bool),
+    )
+
+
 class ESWorker:
     """A replica of every seed's ES state; evaluates members, applies updates (a Ray actor)."""
 
@@ -71,10 +82,7 @@ class ESWorker:
         for n in sizes:
             out = self.programs.evaluate(self.states, jnp.zeros((seeds, n), jnp.int32))
             jax.block_until_ready(out)
-        pop = self.es.config.population
-        out = self.programs.evaluate(self.states, jnp.zeros((seeds, pop), jnp.int32))
-        active = jnp.zeros(seeds, bool)
-        jax.block_until_ready(self.programs.step(self.states, *out, active))
+        jax.block_until_ready(self.programs.step(self.states, *_zero_results(self.es, seeds)))
 
     def evaluate(self, generation: np.ndarray, members: np.ndarray):
         if not np.array_equal(np.asarray(self.states.generation), generation):
@@ -175,10 +183,7 @@ class RayESBackend:
         ray.get([w.warm_up.remote(sizes) for w in self.workers])
         # the driver is a replica too: it applies the same update and checks the hashes
         seeds = int(states.generation.shape[0])
-        out = self.programs.evaluate(
-            states, jnp.zeros((seeds, self.es.config.population), jnp.int32)
-        )
-        self.programs.step(states, *out, jnp.zeros(seeds, bool))
+        self.programs.step(states, *_zero_results(self.es, seeds))
         self.startup_seconds = time.perf_counter() - start
 
     def close(self) -> None:
