@@ -35,10 +35,17 @@ def _size(obj) -> int:
 
 
 def pin_to_core(index: int) -> None:
-    """Pins every thread of this process to one core (``index`` modulo the allowed cores)."""
+    """Pins every thread of this process to one core, ``index`` modulo the machine's cores.
+
+    The machine's cores are those the init process may use: a worker inherits the affinity of
+    whoever started Ray (plastix pins a CPU-only process to one core), which would put every
+    worker on the same core."""
     if not hasattr(os, "sched_setaffinity"):
         return
-    cores = sorted(os.sched_getaffinity(0))
+    try:
+        cores = sorted(os.sched_getaffinity(1))
+    except OSError:
+        cores = sorted(os.sched_getaffinity(0))
     core = {cores[index % len(cores)]}
     for tid in os.listdir("/proc/self/task"):
         try:
