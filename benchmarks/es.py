@@ -278,7 +278,7 @@ def ray_speedup(generations: int = 20):
             backend._budget = 10**12
             state = jax.vmap(es.init)(jnp.stack([jax.random.key(0)]))
             backend.setup(state)
-            backend.advance(state, None, 2)  # warm: first messages, caches
+            state, _ = backend.advance(state, None, 2)  # warm: first messages, caches
             backend.generation_seconds.clear()
             backend.bytes_per_generation.clear()
             backend.advance(state, None, generations)
