@@ -47,6 +47,42 @@ def require(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+def check_network_fields(config) -> None:
+    """Validates the network fields every config has (``hidden_sizes``, ``encoder``, ...)."""
+    require(
+        len(config.hidden_sizes) >= 1 and all(h >= 1 for h in config.hidden_sizes),
+        f"hidden_sizes must be one or more positive sizes, got {config.hidden_sizes}",
+    )
+    require(
+        config.encoder in ("auto", "mlp", "cnn"),
+        f"encoder must be one of auto, mlp, cnn; got {config.encoder!r}",
+    )
+    require(
+        len(config.conv_channels) == len(config.conv_kernel_sizes) == len(config.conv_strides),
+        "conv_channels, conv_kernel_sizes and conv_strides must have the same length",
+    )
+
+
+def net_spec_of(config, obs_space: Space) -> NetSpec:
+    """The network body a config's fields describe for ``obs_space`` (convolutions for
+    (H, W, C) observations when ``encoder`` is auto or cnn)."""
+    image = len(obs_space.shape) == 3
+    use_cnn = config.encoder == "cnn" or (config.encoder == "auto" and image)
+    if use_cnn and not image:
+        raise ConfigError(
+            f"encoder='cnn' needs (H, W, C) observations, got shape {obs_space.shape}"
+        )
+    if use_cnn:
+        return NetSpec(
+            tuple(config.hidden_sizes),
+            tuple(config.conv_channels),
+            tuple(config.conv_kernel_sizes),
+            tuple(config.conv_strides),
+            config.layer_norm,
+        )
+    return NetSpec(tuple(config.hidden_sizes), layer_norm=config.layer_norm)
+
+
 @dataclass(frozen=True)
 class OffPolicyConfig:
     """Fields every off-policy agent has."""
@@ -87,39 +123,14 @@ class OffPolicyConfig:
         )
         require(0.0 <= self.gamma <= 1.0, f"gamma must be in [0, 1], got {self.gamma}")
         require(self.n_step >= 1, f"n_step must be >= 1, got {self.n_step}")
-        require(
-            len(self.hidden_sizes) >= 1 and all(h >= 1 for h in self.hidden_sizes),
-            f"hidden_sizes must be one or more positive sizes, got {self.hidden_sizes}",
-        )
-        require(
-            self.encoder in ("auto", "mlp", "cnn"),
-            f"encoder must be one of auto, mlp, cnn; got {self.encoder!r}",
-        )
-        require(
-            len(self.conv_channels) == len(self.conv_kernel_sizes) == len(self.conv_strides),
-            "conv_channels, conv_kernel_sizes and conv_strides must have the same length",
-        )
+        check_network_fields(self)
         require(self.max_grad_norm > 0, f"max_grad_norm must be > 0, got {self.max_grad_norm}")
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
 
     def net_spec(self, obs_space: Space) -> NetSpec:
-        image = len(obs_space.shape) == 3
-        use_cnn = self.encoder == "cnn" or (self.encoder == "auto" and image)
-        if use_cnn and not image:
-            raise ConfigError(
-                f"encoder='cnn' needs (H, W, C) observations, got shape {obs_space.shape}"
-            )
-        if use_cnn:
-            return NetSpec(
-                tuple(self.hidden_sizes),
-                tuple(self.conv_channels),
-                tuple(self.conv_kernel_sizes),
-                tuple(self.conv_strides),
-                self.layer_norm,
-            )
-        return NetSpec(tuple(self.hidden_sizes), layer_norm=self.layer_norm)
+        return net_spec_of(self, obs_space)
 
     def optimizer(self) -> optax.GradientTransformation:
         # Adam with a count per parameter array, so interventions can restart any part of it,

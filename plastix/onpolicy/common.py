@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from plastix.agents.base import ConfigError, require
+from plastix.agents.base import ConfigError, check_network_fields, net_spec_of
 from plastix.envs.spaces import Box, Discrete, Space
 from plastix.nets import ACTIVATIONS, NetSpec, after_encoder, encode
 from plastix.plasticity.metrics import layer_outputs
@@ -48,35 +48,10 @@ class NetworkFields:
     """stride of each convolution."""
 
     def check_network(self):
-        require(
-            len(self.hidden_sizes) >= 1 and all(h >= 1 for h in self.hidden_sizes),
-            f"hidden_sizes must be one or more positive sizes, got {self.hidden_sizes}",
-        )
-        require(
-            self.encoder in ("auto", "mlp", "cnn"),
-            f"encoder must be one of auto, mlp, cnn; got {self.encoder!r}",
-        )
-        require(
-            len(self.conv_channels) == len(self.conv_kernel_sizes) == len(self.conv_strides),
-            "conv_channels, conv_kernel_sizes and conv_strides must have the same length",
-        )
+        check_network_fields(self)
 
     def net_spec(self, obs_space: Space) -> NetSpec:
-        image = len(obs_space.shape) == 3
-        use_cnn = self.encoder == "cnn" or (self.encoder == "auto" and image)
-        if use_cnn and not image:
-            raise ConfigError(
-                f"encoder='cnn' needs (H, W, C) observations, got shape {obs_space.shape}"
-            )
-        if use_cnn:
-            return NetSpec(
-                tuple(self.hidden_sizes),
-                tuple(self.conv_channels),
-                tuple(self.conv_kernel_sizes),
-                tuple(self.conv_strides),
-                self.layer_norm,
-            )
-        return NetSpec(tuple(self.hidden_sizes), layer_norm=self.layer_norm)
+        return net_spec_of(self, obs_space)
 
 
 class ActorNet(nn.Module):
