@@ -49,6 +49,8 @@ commands:
   demo                    heavy priming and resets on CartPole, a few minutes on a CPU
   gradient-variance [--env ID] [--batch-sizes B ...] [--out DIR]
                           variance of the REINFORCE gradient per baseline and batch size
+  icrl data|train|eval    in-context RL: record learning histories, train AD / DPT,
+                          evaluate in context on held-out tasks (plastix icrl --help)
   envs                    list the environments
 
 environments: jittable gymnax ids (see `plastix envs`), or any Gymnasium id as gymnasium:ID.
@@ -416,6 +418,12 @@ def cmd_gradient_variance(argv: list[str]) -> int:
     return 0
 
 
+def cmd_icrl(argv: list[str]) -> int:
+    from plastix.icrl.cli import main as icrl_main
+
+    return icrl_main(argv)
+
+
 COMMANDS = {
     "train": cmd_train,
     "rerun": cmd_rerun,
@@ -426,6 +434,7 @@ COMMANDS = {
     "experiment": cmd_experiment,
     "demo": cmd_demo,
     "gradient-variance": cmd_gradient_variance,
+    "icrl": cmd_icrl,
     "envs": cmd_envs,
 }
 

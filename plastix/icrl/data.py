@@ -10,8 +10,9 @@ A dataset is a directory with
   settings, the source algorithm, the split, the seed, the plastix version.
 
 ``N`` is the number of tasks, ``T`` the length of each task's whole learning history (all its
-episodes, in order, optionally subsampled). ``save`` refuses to overwrite; ``load`` checks the
-format and version.
+episodes, in order, optionally subsampled; every episode has exactly ``horizon`` steps, and
+``optimal_action`` is ``[N, T]``: the optimal action in each recorded observation).
+``save`` refuses to overwrite; ``load`` checks the format and version.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from plastix.agents.base import ConfigError
-from plastix.icrl.bandits import BASELINES, BanditEnv, histories
+from plastix.icrl.tasks import Family, SourceConfig
 from plastix.runs import atomic_write_bytes
 
 FORMAT, VERSION = "plastix-icrl-histories", 1
@@ -65,39 +66,78 @@ def load(path) -> tuple[dict[str, np.ndarray], dict]:
         return {k: data[k] for k in data.files}, meta
 
 
-def bandit_dataset(env: BanditEnv, source: str, num_tasks: int, seed: int, split: str = "train"):
-    """Learning histories of ``source`` (random, ucb, thompson) on ``num_tasks`` tasks drawn
-    from ``seed`` (the train and test splits draw from different streams)."""
-    if source not in BASELINES:
-        raise ConfigError(f"unknown source {source!r}; valid choices: {', '.join(BASELINES)}")
-    if split not in ("train", "test"):
-        raise ConfigError(f"split must be one of train, test; got {split!r}")
-    key = jax.random.fold_in(jax.random.key(seed), 0 if split == "train" else 1)
-    task_key, run_key = jax.random.split(key)
-    tasks = env.sample_tasks(task_key, num_tasks)
-    actions, rewards = jax.jit(lambda t, k: histories(env, source, t, k))(tasks, run_key)
-    n, t = actions.shape
-    done = np.zeros((n, t), bool)
-    done[:, -1] = True
-    arrays = {
-        "obs": np.ones((n, t, 1), np.float32),
-        "action": np.asarray(actions),
-        "reward": np.asarray(rewards),
-        "done": done,
-        "task": np.asarray(tasks),
-        "optimal_action": np.asarray(jnp.argmax(tasks, axis=-1), np.int32),
-    }
+def generate(
+    family: Family,
+    source: SourceConfig,
+    num_tasks: int,
+    seed: int,
+    split: str = "train",
+    chunk: int = 256,
+    progress=None,
+):
+    """Learning histories of ``source`` on ``num_tasks`` tasks of ``split``, vmapped over
+    tasks, ``chunk`` tasks per compiled call; ``progress(done, total)`` after each chunk.
+    Returns ``(arrays, meta)`` for ``save``."""
+    name = family.check_source(source.source)
+    if num_tasks < 1:
+        raise ConfigError(f"num_tasks must be >= 1, got {num_tasks}")
+    if source.subsample < 1:
+        raise ConfigError(f"subsample must be >= 1, got {source.subsample}")
+    if family.episodic and source.episodes < source.subsample:
+        raise ConfigError(f"episodes ({source.episodes}) must be >= subsample ({source.subsample})")
+    tasks = family.tasks(split, num_tasks, seed)
+    history = family.history_fn(name, source)
+    has_label = family.name in ("bandit", "darkroom")
+
+    def one(task, key):
+        obs, action, reward, done = history(task, key)
+        out = {"obs": obs, "action": action, "reward": reward, "done": done}
+        if has_label:
+            out["optimal_action"] = jax.vmap(family.optimal_action, in_axes=(0, None))(obs, task)
+        return out
+
+    run = jax.jit(jax.vmap(one))
+    key = jax.random.fold_in(jax.random.key(seed), 2 if split == "train" else 3)
+    keys = jax.random.split(key, num_tasks)
+    parts = []
+    for start in range(0, num_tasks, chunk):
+        stop = min(start + chunk, num_tasks)
+        idx = np.arange(start, stop)
+        # a fixed chunk shape: one compile; the last chunk is padded and trimmed
+        padded = np.resize(idx, chunk) if stop - start < chunk else idx
+        out = jax.device_get(run(jnp.asarray(tasks[padded]), keys[padded]))
+        parts.append({k: v[: stop - start] for k, v in out.items()})
+        if progress:
+            progress(stop, num_tasks)
+    arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    h = family.horizon
+    if source.subsample > 1 and family.episodic:
+        n, t = arrays["action"].shape
+        e = t // h
+        for k, v in arrays.items():
+            v = v.reshape(n, e, h, *v.shape[2:])[:, :: source.subsample]
+            arrays[k] = v.reshape(n, -1, *v.shape[3:])
+    arrays["task"] = np.asarray(tasks)
     meta = {
-        "env": env.name,
-        "env_settings": {
-            "num_arms": env.num_arms,
-            "kind": env.kind,
-            "sigma": env.sigma,
-            "horizon": env.horizon,
-        },
-        "source": source,
+        "env": family.env.name,
+        "family": family.settings,
+        "source": name,
+        "source_settings": _source_settings(name, source, family),
         "split": split,
         "seed": seed,
         "num_tasks": num_tasks,
+        "steps_per_history": int(arrays["action"].shape[1]),
+        "episodes_per_history": int(arrays["action"].shape[1] // h),
     }
     return arrays, meta
+
+
+def _source_settings(name: str, source: SourceConfig, family: Family) -> dict:
+    if not family.episodic:
+        return {}
+    out = {"episodes": source.episodes, "subsample": source.subsample}
+    if name == "q-learning":
+        from dataclasses import asdict
+
+        out["q_learning"] = asdict(source.q_learning)
+    return out

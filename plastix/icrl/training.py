@@ -1,0 +1,253 @@
+"""Training Algorithm Distillation and the Decision-Pretrained Transformer on a dataset.
+
+Both train one causal ``HistoryTransformer`` on windows of learning histories and differ only
+in the label at each position (the token layout is in ``plastix.icrl.transformer``):
+
+- **AD** (Laskin et al. 2022): the label at step ``t`` is the source's own action ``a_t``;
+  windows span ``context_episodes`` whole episodes, start at an episode boundary anywhere in a
+  history, so the model sees the source improving across episodes and learns to improve.
+- **DPT** (Lee et al. 2023): the label at step ``t`` is the optimal action in ``obs_t`` for
+  the task (the dataset's ``optimal_action``); with the causal layout every prefix of a window
+  is an in-context dataset and every position a query, as in the paper's
+  every-prefix training.
+
+A training run is a directory: ``config.json``, ``metrics.parquet`` (``train/loss``),
+``checkpoint.msgpack`` (parameters, optimiser state and step, written every
+``checkpoint_every`` steps and at the end; ``train(..., resume=True)`` continues from it
+with the same result as an uninterrupted run) and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import flax.serialization
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from plastix.agents.base import ConfigError, require
+from plastix.icrl.tasks import Family, FamilyConfig
+from plastix.icrl.transformer import HistoryTransformer
+from plastix.runs import MetricLog, atomic_write_bytes, atomic_write_json, read_json
+
+METHODS = ("ad", "dpt")
+CHECKPOINT = "checkpoint.msgpack"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    method: str = "ad"
+    """ad (predict the source's next action) or dpt (predict the optimal action)."""
+    context_episodes: int = 4
+    """episodes per context window (bandits: always 1, the whole horizon)."""
+    dim: int = 64
+    """transformer width."""
+    layers: int = 2
+    """transformer blocks."""
+    heads: int = 4
+    """attention heads."""
+
+    def __post_init__(self):
+        require(self.method in METHODS, f"method must be one of {', '.join(METHODS)}")
+        require(self.context_episodes >= 1, "context_episodes must be >= 1")
+        require(self.dim >= 1 and self.layers >= 1 and self.heads >= 1, "dim, layers, heads >= 1")
+        require(self.dim % self.heads == 0, f"dim ({self.dim}) must be a multiple of heads")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 3_000
+    """gradient steps."""
+    batch_size: int = 64
+    """windows per step."""
+    learning_rate: float = 1e-3
+    """peak AdamW step size (linear warm-up over 5% of the steps, then cosine decay)."""
+    weight_decay: float = 1e-4
+    seed: int = 0
+    checkpoint_every: int = 500
+    """steps between checkpoints."""
+
+    def __post_init__(self):
+        require(self.steps >= 1, f"steps must be >= 1, got {self.steps}")
+        require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        require(self.learning_rate > 0, "learning_rate must be > 0")
+        require(self.checkpoint_every >= 1, "checkpoint_every must be >= 1")
+
+
+def context_length(family: Family, model: ModelConfig) -> int:
+    return family.horizon * (model.context_episodes if family.episodic else 1)
+
+
+def make_model(family: Family, model: ModelConfig) -> HistoryTransformer:
+    return HistoryTransformer(
+        family.num_actions, context_length(family, model), model.dim, model.layers, model.heads
+    )
+
+
+def shifted(actions: np.ndarray, rewards: np.ndarray):
+    """Each step's previous action (−1 at a history's start) and previous reward (0)."""
+    prev_a = np.concatenate([np.full_like(actions[:, :1], -1), actions[:, :-1]], axis=1)
+    prev_r = np.concatenate([np.zeros_like(rewards[:, :1]), rewards[:, :-1]], axis=1)
+    return prev_a, prev_r
+
+
+def training_arrays(arrays: dict, method: str) -> dict:
+    """The device arrays a sampler draws windows from."""
+    if method == "dpt" and "optimal_action" not in arrays:
+        raise ConfigError("DPT needs a dataset with optimal_action labels (bandit, darkroom)")
+    labels = arrays["action"] if method == "ad" else arrays["optimal_action"]
+    prev_a, prev_r = shifted(arrays["action"], arrays["reward"])
+    return {
+        "obs": jnp.asarray(arrays["obs"], jnp.float32),
+        "prev_action": jnp.asarray(prev_a, jnp.int32),
+        "prev_reward": jnp.asarray(prev_r, jnp.float32),
+        "label": jnp.asarray(labels, jnp.int32),
+    }
+
+
+def sample_windows(data: dict, key, batch: int, length: int, horizon: int):
+    """``batch`` windows of ``length`` steps, each starting at an episode boundary."""
+    n, t = data["label"].shape
+    starts = (t - length) // horizon + 1
+    if starts < 1:
+        raise ConfigError(
+            f"histories of {t} steps are shorter than a context of {length} steps; record "
+            "more episodes per history or use fewer context episodes"
+        )
+    i_key, e_key = jax.random.split(key)
+    rows = jax.random.randint(i_key, (batch,), 0, n)
+    first = jax.random.randint(e_key, (batch,), 0, starts) * horizon
+
+    def window(row, s):
+        return {k: jax.lax.dynamic_slice_in_dim(v[row], s, length, 0) for k, v in data.items()}
+
+    return jax.vmap(window)(rows, first)
+
+
+def check_dataset(family_config: dict, meta: dict) -> None:
+    """The dataset must be of the family the model is built for."""
+    if meta["family"] != family_config:
+        raise ConfigError(f"dataset family {meta['family']} differs from {family_config}")
+
+
+def family_of(meta: dict) -> Family:
+    settings = dict(meta["family"])
+    name = settings.pop("family")
+    return Family(FamilyConfig(family=name, **settings))
+
+
+def train(
+    arrays: dict,
+    meta: dict,
+    model_config: ModelConfig,
+    config: TrainConfig,
+    out: Path,
+    progress=None,
+    resume: bool = False,
+):
+    """Trains on a dataset (``arrays``, ``meta`` from ``data.load``); writes the run to
+    ``out``; ``progress(steps_done, loss)`` after every step. Returns ``(params, losses)``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    family = family_of(meta)
+    model = make_model(family, model_config)
+    length = context_length(family, model_config)
+    data = training_arrays(arrays, model_config.method)
+    sample_windows(data, jax.random.key(0), 1, length, family.horizon)  # checks the length
+    record = {
+        "kind": "icrl",
+        "model": asdict(model_config),
+        "train": asdict(config),
+        "dataset": meta,
+        "context_length": length,
+    }
+    if resume:
+        previous = read_json(out / "config.json")
+        if {k: previous[k] for k in ("model", "dataset")} != {
+            k: record[k] for k in ("model", "dataset")
+        }:
+            raise ConfigError(f"{out} was trained with another model or dataset; cannot resume")
+    atomic_write_json(out / "config.json", record)
+
+    schedule = optax.warmup_cosine_decay_schedule(
+        0.0, config.learning_rate, max(1, config.steps // 20), config.steps
+    )
+    tx = optax.chain(
+        optax.clip_by_global_norm(1.0), optax.adamw(schedule, weight_decay=config.weight_decay)
+    )
+    key = jax.random.key(config.seed)
+    init_key, data_key = jax.random.split(key)
+    example = sample_windows(data, init_key, 1, length, family.horizon)
+    params = model.init(init_key, example["obs"], example["prev_action"], example["prev_reward"])
+    opt_state = tx.init(params)
+    log = MetricLog()
+    start = 0
+    if resume and (out / CHECKPOINT).exists():
+        state = flax.serialization.msgpack_restore((out / CHECKPOINT).read_bytes())
+        params = flax.serialization.from_state_dict(params, state["params"])
+        opt_state = flax.serialization.from_state_dict(opt_state, state["opt_state"])
+        start = int(state["step"])
+        for step, loss in sorted((int(k), v) for k, v in state["losses"].items()):
+            log.add(0, step, "train/loss", loss)
+
+    def loss_fn(params, batch):
+        logits = model.apply(params, batch["obs"], batch["prev_action"], batch["prev_reward"])
+        logp = jax.nn.log_softmax(logits)
+        nll = -jnp.take_along_axis(logp, batch["label"][..., None], -1)[..., 0]
+        return jnp.mean(nll)
+
+    @jax.jit
+    def step_fn(params, opt_state, step):
+        batch = sample_windows(
+            data, jax.random.fold_in(data_key, step), config.batch_size, length, family.horizon
+        )
+        loss, grads = jax.value_and_grad(loss_fn)(params, batch)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    def save(step):
+        losses = {str(s): v for s, v in zip(log.step, log.value, strict=True)}
+        state = {"params": params, "opt_state": opt_state, "step": step, "losses": losses}
+        atomic_write_bytes(out / CHECKPOINT, flax.serialization.to_bytes(state))
+
+    began = time.perf_counter()
+    for step in range(start, config.steps):
+        params, opt_state, loss = step_fn(params, opt_state, step)
+        if step % 50 == 0 or step == config.steps - 1:
+            log.add(0, step, "train/loss", float(loss))
+        if (step + 1) % config.checkpoint_every == 0 or step == config.steps - 1:
+            save(step + 1)
+        if progress:
+            progress(step + 1, float(loss))
+    log.write(out)
+    atomic_write_json(
+        out / "summary.json",
+        {
+            "steps": config.steps,
+            "final_loss": log.value[-1] if log.value else None,
+            "seconds": time.perf_counter() - began,
+            "parameters": int(sum(x.size for x in jax.tree.leaves(params))),
+        },
+    )
+    return params, list(zip(log.step, log.value, strict=True))
+
+
+def load_trained(run: Path):
+    """``(model, params, config record)`` of a training run."""
+    run = Path(run)
+    if not (run / CHECKPOINT).exists():
+        raise FileNotFoundError(f"{run} holds no {CHECKPOINT}; is it an icrl training run?")
+    record = read_json(run / "config.json")
+    family = family_of(record["dataset"])
+    model_config = ModelConfig(**record["model"])
+    model = make_model(family, model_config)
+    length = record["context_length"]
+    dummy = (jnp.zeros((1, length, family.obs_dim)), jnp.zeros((1, length), jnp.int32))
+    params = model.init(jax.random.key(0), dummy[0], dummy[1], jnp.zeros((1, length)))
+    state = flax.serialization.msgpack_restore((run / CHECKPOINT).read_bytes())
+    params = flax.serialization.from_state_dict(params, state["params"])
+    return model, params, record
