@@ -37,15 +37,11 @@ def run_es(env, steps, config: ESConfig, backend=None, seeds=1):
     return runner.execute(None, {"agent": "es"}, show_progress=False)
 
 
-@pytest.mark.parametrize(
-    "env, config",
-    [
-        ("CartPole-v1", ESConfig(population=8, hidden_sizes=(16,))),
-        ("Pendulum-v1", ESConfig(population=6, hidden_sizes=(16,), obs_norm=True)),
-    ],
-)
-def test_ray_and_local_backends_give_identical_parameters(env, config):
-    steps = 4_000 if env == "CartPole-v1" else 3 * 6 * 200
+def test_ray_and_local_backends_give_identical_parameters():
+    # CartPole's identity is checked by the worker-failure test below; this one adds a
+    # continuous task, observation normalisation and two seeds
+    env, config = "Pendulum-v1", ESConfig(population=6, hidden_sizes=(16,), obs_norm=True)
+    steps = 3 * 6 * 200
     local = run_es(env, steps, config, seeds=2)
     remote = run_es(env, steps, config, lambda es: RayESBackend(es, env, workers=2), seeds=2)
     assert int(local.state.generation[0]) >= 3
@@ -56,7 +52,7 @@ def test_ray_and_local_backends_give_identical_parameters(env, config):
 
 def test_bytes_per_generation_do_not_grow_with_the_parameters():
     sizes = {}
-    for hidden in ((12,), (1000, 1000)):
+    for hidden in ((12,), (300, 300)):
         config = ESConfig(population=4, hidden_sizes=hidden)
         result = run_es(
             "CartPole-v1", 1, config, lambda es: RayESBackend(es, "CartPole-v1", workers=2)
@@ -64,7 +60,7 @@ def test_bytes_per_generation_do_not_grow_with_the_parameters():
         info = result.summary["backend"]
         sizes[info["num_params"]] = (info["bytes_per_generation_max"], info["join_bytes"])
     (small, (small_bytes, small_join)), (big, (big_bytes, big_join)) = sorted(sizes.items())
-    assert small < 200 and big > 1_000_000
+    assert small < 200 and big > 90_000
     assert big_bytes == small_bytes  # every message is indices and scalars
     assert big_bytes < 10_000
     assert big_join > 4 * big  # the parameters travel once, when a worker joins

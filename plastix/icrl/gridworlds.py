@@ -49,6 +49,7 @@ class GridState:
 class _Grid:
     size: int = 9
     horizon: int = 20
+    uses_key = False  # a class constant, not a field
 
     def __post_init__(self):
         require(self.size >= 3, f"size must be >= 3, got {self.size}")
@@ -113,6 +114,7 @@ class DarkRoom(_Grid):
 @dataclass(frozen=True)
 class DarkKeyToDoor(_Grid):
     horizon: int = 50
+    uses_key = True
     name: str = "DarkKeyToDoor-9x9"
 
     def tasks(self, split: str = "train") -> np.ndarray:

@@ -32,25 +32,37 @@ from plastix.runs import atomic_write_bytes, atomic_write_json
 
 @dataclass(frozen=True)
 class EvalConfig:
-    tasks: int = 200
-    """held-out tasks (bandits: drawn from the test stream; finite families: at most the
-    split's size, cycled for more)."""
+    tasks: int = 0
+    """tasks to evaluate on (0: 200 bandit tasks from the split's stream, or every task of a
+    finite family's split; more than the split has are cycled)."""
     repeats: int = 1
     """roll-outs per task."""
     episodes: int = 40
     """in-context episodes per roll-out (episodic families; bandits: one episode)."""
     temperature: float = 1.0
     """softmax temperature of the model's actions (1: sample its distribution)."""
+    split: str = "test"
+    """test: the held-out tasks; train: training tasks (to choose settings such as the
+    temperature without looking at the held-out ones)."""
     seed: int = 0
     source: bool = True
     """episodic families: also run the dataset's source algorithm from scratch on the
     held-out tasks, for as many episodes as its histories had."""
 
     def __post_init__(self):
-        require(self.tasks >= 1, f"tasks must be >= 1, got {self.tasks}")
+        require(self.tasks >= 0, f"tasks must be >= 0, got {self.tasks}")
         require(self.repeats >= 1, f"repeats must be >= 1, got {self.repeats}")
         require(self.episodes >= 1, f"episodes must be >= 1, got {self.episodes}")
         require(self.temperature > 0, f"temperature must be > 0, got {self.temperature}")
+        require(self.split in ("train", "test"), f"split must be train or test, got {self.split!r}")
+
+
+def _tasks(family, config: EvalConfig):
+    # training-split bandit tasks for validation are fresh draws (another seed than the data's)
+    count = config.tasks
+    if not count:
+        count = len(family.env.tasks(config.split)) if family.episodic else 200
+    return family.tasks(config.split, count, config.seed + 1000 * (config.split == "train"))
 
 
 def _ci(values) -> dict:
@@ -69,10 +81,10 @@ def evaluate_run(run, config: EvalConfig, out, status=None) -> dict:
     meta = record["dataset"]
     family = family_of(meta)
     say = status or (lambda text: None)
-    tasks = family.tasks("test", config.tasks, config.seed)
+    tasks = _tasks(family, config)
     key = jax.random.key(config.seed)
     episodes = config.episodes if family.episodic else 1
-    say(f"rolling out the model on {len(tasks)} held-out tasks × {config.repeats}")
+    say(f"rolling out the model on {len(tasks)} {config.split} tasks × {config.repeats}")
     rewards, regret = evaluation.evaluate(
         model,
         params,
@@ -89,6 +101,7 @@ def evaluate_run(run, config: EvalConfig, out, status=None) -> dict:
         "method": method,
         "family": family.settings,
         "eval": asdict(config),
+        "tasks": len(tasks),
         "context_episodes": record["model"]["context_episodes"] if family.episodic else 1,
         "dataset_source": meta["source"],
     }
@@ -128,7 +141,7 @@ def _episodic(family, meta, config, rewards, key, say, out, method) -> dict:
     first, last = returns[:, :n].mean(1), returns[:, -n:].mean(1)
     curves = {method: curve}
     bands = {method: [_ci(returns[:, e]) for e in range(returns.shape[1])]}
-    tasks = family.tasks("test", config.tasks, config.seed)
+    tasks = _tasks(family, config)
     rand = evaluation.episode_returns(
         family,
         "random",
@@ -212,7 +225,9 @@ def _markdown(r: dict) -> str:
     lines = [
         f"# {r['method']} on {fam['family']} — in-context evaluation",
         "",
-        f"Run `{r['run']}`; {r['eval']['tasks']} held-out tasks × {r['eval']['repeats']} "
+        f"Run `{r['run']}`; {r['tasks']} "
+        f"{'held-out' if r['eval']['split'] == 'test' else 'training'} tasks × "
+        f"{r['eval']['repeats']} "
         f"roll-outs, frozen weights, temperature {r['eval']['temperature']}; context "
         f"{r['context_episodes']} episode(s); trained on `{r['dataset_source']}` histories. "
         "Intervals: 95% bootstrap over roll-outs.",

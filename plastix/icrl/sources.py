@@ -70,13 +70,15 @@ def q_learning(env, config: QLearning, episodes: int, task, key):
             explore = jax.random.uniform(explore_key) < eps
             action = jnp.where(explore, jax.random.randint(random_key, (), 0, num_actions), greedy)
             ts, next_state = env.step(step_key, state, action)
-            s_next = grid_state_index(env, ts.final_obs, next_state)
-            # on termination the next state has no value; the key flag of the final state is
-            # the one before the automatic reset
+            # after an episode's end the environment has reset itself: the value of the final
+            # state is read from final_obs and the key flag it had (before the reset: held
+            # before, or picked up now — a reward without termination is the key's)
+            ended = ts.terminated | ts.truncated
+            final_key = state.has_key | ((ts.reward > 0) & ~ts.terminated & env.uses_key)
             s_next = jnp.where(
-                ts.terminated | ts.truncated,
-                grid_state_index(env, ts.final_obs, state.replace(has_key=state.has_key)),
-                s_next,
+                ended,
+                grid_state_index(env, ts.final_obs, state.replace(has_key=final_key)),
+                grid_state_index(env, ts.final_obs, next_state),
             )
             target = ts.reward + config.gamma * jnp.max(q[s_next]) * (1.0 - ts.terminated)
             live = ~finished

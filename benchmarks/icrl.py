@@ -1,0 +1,234 @@
+"""In-context RL end to end on the CPU: ``python benchmarks/icrl.py bandit | darkroom [--out DIR]``.
+
+Runs the whole pipeline through the command line — ``plastix icrl data``, ``train``, ``eval`` —
+with two jobs side by side (one per core where the machine has two), chooses each model's
+sampling temperature on *training* tasks (``--split train``) among 1, 0.5 and 0.25, then
+evaluates on the held-out tasks, prints a table against the issue's targets and writes it to
+``benchmarks/results/icrl-FAMILY.md``.
+
+- bandit: 5 and 10 Gaussian arms (σ 0.3, horizon 100); DPT on 50,000 random-policy (Dirichlet)
+  contexts, AD on 20,000 Thompson-sampling histories; 200 held-out tasks.
+- darkroom: AD on 4,096 Q-learning histories (160 episodes, every 8th kept), a context of 4
+  episodes, and the context-length ablation: the same data with a context of 1 episode;
+  17 held-out goals × 10 roll-outs of 60 episodes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+PLASTIX = [sys.executable, "-m", "plastix.cli"]
+TEMPERATURES = ("1.0", "0.5", "0.25")
+HERE = Path(__file__).resolve().parent
+
+
+def sh(args, core):
+    prefix = ["taskset", "-c", str(core)] if core is not None else []
+    print("$", " ".join(map(str, args)), flush=True)
+    subprocess.run(prefix + [str(a) for a in args], check=True, stdout=subprocess.DEVNULL)
+
+
+def icrl(*args, core=None):
+    sh(PLASTIX + ["icrl", *args], core)
+
+
+def choose_temperature(run: Path, core, metric, extra=()) -> tuple[str, dict]:
+    scores = {}
+    for t in TEMPERATURES:
+        out = run / f"val-{t}"
+        if not (out / "results.json").exists():
+            icrl(
+                "eval", run, "--split", "train", "--temperature", t, *extra, "--out", out, core=core
+            )
+        scores[t] = metric(json.loads((out / "results.json").read_text()))
+    return max(scores, key=scores.get), scores
+
+
+def bandit_job(out: Path, arms: int, core):
+    d = out / f"bandit{arms}"
+    common = ["--arms", arms]
+    if not (d / "dpt-data").exists():
+        icrl(
+            "data",
+            *common,
+            "--source",
+            "dirichlet",
+            "--tasks",
+            50_000,
+            "--out",
+            d / "dpt-data",
+            core=core,
+        )
+    if not (d / "ad-data").exists():
+        icrl(
+            "data",
+            *common,
+            "--source",
+            "thompson",
+            "--tasks",
+            20_000,
+            "--out",
+            d / "ad-data",
+            core=core,
+        )
+    for method, steps, lr in (("dpt", 8000, "2e-3"), ("ad", 2000, "1e-3")):
+        run = d / method
+        if not (run / "summary.json").exists():
+            icrl(
+                "train",
+                "--data",
+                d / f"{method}-data",
+                "--method",
+                method,
+                "--steps",
+                steps,
+                "--batch-size",
+                32,
+                "--learning-rate",
+                lr,
+                "--out",
+                run,
+                core=core,
+            )
+        temp, val = choose_temperature(
+            run, core, lambda r, m=method: -r["final_regret"][m.upper()]["mean"]
+        )
+        if not (run / "eval").exists():
+            icrl("eval", run, "--temperature", temp, "--out", run / "eval", core=core)
+
+
+def darkroom_job(out: Path, context: int, core):
+    data = out / "darkroom-data"
+    run = out / f"ad-context{context}"
+    if not (run / "summary.json").exists():
+        icrl(
+            "train",
+            "--data",
+            data,
+            "--method",
+            "ad",
+            "--context-episodes",
+            context,
+            "--steps",
+            4000,
+            "--batch-size",
+            32,
+            "--out",
+            run,
+            core=core,
+        )
+    extra = ("--episodes", "60", "--repeats", "4", "--no-source")
+    temp, _ = choose_temperature(run, core, lambda r: r["last"]["mean"], extra)
+    if not (run / "eval").exists():
+        icrl(
+            "eval",
+            run,
+            "--episodes",
+            60,
+            "--repeats",
+            10,
+            "--temperature",
+            temp,
+            "--out",
+            run / "eval",
+            core=core,
+        )
+
+
+def cores() -> list:
+    have = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    return have[:2] if len(have) >= 2 else [None, None]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("family", choices=("bandit", "darkroom"))
+    parser.add_argument("--out", default="icrl-benchmark")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    began = time.perf_counter()
+    c = cores()
+    with ThreadPoolExecutor(2) as pool:
+        if args.family == "bandit":
+            jobs = [pool.submit(bandit_job, out, arms, core) for arms, core in zip((5, 10), c)]
+        else:
+            if not (out / "darkroom-data").exists():
+                icrl(
+                    "data",
+                    "--family",
+                    "darkroom",
+                    "--source",
+                    "q-learning",
+                    "--episodes",
+                    160,
+                    "--subsample",
+                    8,
+                    "--tasks",
+                    4096,
+                    "--out",
+                    out / "darkroom-data",
+                    core=c[0],
+                )
+            jobs = [pool.submit(darkroom_job, out, k, core) for k, core in zip((4, 1), c)]
+        for job in jobs:
+            job.result()
+    minutes = (time.perf_counter() - began) / 60
+    table = bandit_table(out) if args.family == "bandit" else darkroom_table(out)
+    text = f"{table}\n\nwall time of this invocation: {minutes:.1f} min\n"
+    print(text)
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / f"icrl-{args.family}.md").write_text(text)
+
+
+def bandit_table(out: Path) -> str:
+    rows = [
+        "| arms | method | temperature | regret [95% CI] | UCB | Thompson | random | "
+        "÷ UCB | ÷ Thompson | ÷ random |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for arms in (5, 10):
+        for method in ("dpt", "ad"):
+            r = json.loads((out / f"bandit{arms}" / method / "eval" / "results.json").read_text())
+            f = r["final_regret"]
+            m = f[method.upper()]
+            ratios = r["ratios"]
+            rows.append(
+                f"| {arms} | {method.upper()} | {r['eval']['temperature']} | "
+                f"{m['mean']:.2f} [{m['low']:.2f}, {m['high']:.2f}] | {f['UCB']['mean']:.2f} | "
+                f"{f['Thompson']['mean']:.2f} | {f['random']['mean']:.1f} | "
+                + " | ".join(
+                    f"{ratios[f'{method.upper()}/{n}']:.3f}" for n in ("UCB", "Thompson", "random")
+                )
+                + " |"
+            )
+    return "\n".join(rows)
+
+
+def darkroom_table(out: Path) -> str:
+    rows = [
+        "| context | temperature | first 5 episodes | last 5 | source final | episodes to "
+        "90% of it: AD / source | episodes to 100%: AD / source |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for k in (4, 1):
+        r = json.loads((out / f"ad-context{k}" / "eval" / "results.json").read_text())
+        e90, e100 = r["episodes_to_90%"], r["episodes_to_final"]
+        rows.append(
+            f"| {k} episode(s) | {r['eval']['temperature']} | {r['first']['mean']:.2f} "
+            f"[{r['first']['low']:.2f}, {r['first']['high']:.2f}] | {r['last']['mean']:.2f} "
+            f"[{r['last']['low']:.2f}, {r['last']['high']:.2f}] | {r['source']['final']:.2f} | "
+            f"{e90['AD']} / {e90['source']} | {e100['AD']} / {e100['source']} |"
+        )
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    main()
