@@ -158,7 +158,10 @@ def main():
     c = cores()
     with ThreadPoolExecutor(2) as pool:
         if args.family == "bandit":
-            jobs = [pool.submit(bandit_job, out, arms, core) for arms, core in zip((5, 10), c)]
+            jobs = [
+                pool.submit(bandit_job, out, arms, core)
+                for arms, core in zip((5, 10), c, strict=True)
+            ]
         else:
             if not (out / "darkroom-data").exists():
                 icrl(
@@ -177,7 +180,9 @@ def main():
                     out / "darkroom-data",
                     core=c[0],
                 )
-            jobs = [pool.submit(darkroom_job, out, k, core) for k, core in zip((4, 1), c)]
+            jobs = [
+                pool.submit(darkroom_job, out, k, core) for k, core in zip((4, 1), c, strict=True)
+            ]
         for job in jobs:
             job.result()
     minutes = (time.perf_counter() - began) / 60
