@@ -153,6 +153,7 @@ def main():
     parser.add_argument("--out", default="icrl-benchmark")
     args = parser.parse_args()
     out = Path(args.out)
+    resumed = out.exists() and any(out.iterdir())
     out.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
     c = cores()
@@ -187,7 +188,8 @@ def main():
             job.result()
     minutes = (time.perf_counter() - began) / 60
     table = bandit_table(out) if args.family == "bandit" else darkroom_table(out)
-    text = f"{table}\n\nwall time of this invocation: {minutes:.1f} min\n"
+    note = " (resumed: work done before it is not counted)" if resumed else " (whole pipeline)"
+    text = f"{table}\n\nwall time of this invocation: {minutes:.1f} min{note}\n"
     print(text)
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / f"icrl-{args.family}.md").write_text(text)

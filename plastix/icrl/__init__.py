@@ -1,6 +1,17 @@
-"""In-context RL: tasks (bandits, Dark Room, Dark Key-to-Door) and classic baselines."""
+"""In-context RL: task families, sources, history datasets, AD and DPT (see docs/icrl.md)."""
 
 from plastix.icrl.bandits import BASELINES, BanditEnv, baseline_regret
 from plastix.icrl.gridworlds import DarkKeyToDoor, DarkRoom
+from plastix.icrl.tasks import FAMILIES, Family, FamilyConfig, SourceConfig
 
-__all__ = ["BASELINES", "BanditEnv", "DarkKeyToDoor", "DarkRoom", "baseline_regret"]
+__all__ = [
+    "BASELINES",
+    "FAMILIES",
+    "BanditEnv",
+    "DarkKeyToDoor",
+    "DarkRoom",
+    "Family",
+    "FamilyConfig",
+    "SourceConfig",
+    "baseline_regret",
+]

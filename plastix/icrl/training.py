@@ -128,12 +128,6 @@ def sample_windows(data: dict, key, batch: int, length: int, horizon: int):
     return jax.vmap(window)(rows, first)
 
 
-def check_dataset(family_config: dict, meta: dict) -> None:
-    """The dataset must be of the family the model is built for."""
-    if meta["family"] != family_config:
-        raise ConfigError(f"dataset family {meta['family']} differs from {family_config}")
-
-
 def family_of(meta: dict) -> Family:
     settings = dict(meta["family"])
     name = settings.pop("family")
