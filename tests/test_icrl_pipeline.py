@@ -154,3 +154,21 @@ def test_xland_rulesets_and_histories():
     assert arrays["obs"].shape == (8, 60, 50) and 0 <= arrays["obs"].min() <= 1
     assert not set(arrays["task"]) & set(fam.env.tasks("test"))
     assert meta["family"]["xland_rulesets"] == 20
+
+
+def test_xland_reads_a_benchmark_file_the_user_has(tmp_path):
+    pytest.importorskip("xminigrid")
+    from xminigrid.benchmarks import save_bz2_pickle
+
+    from plastix.agents.base import ConfigError
+    from plastix.icrl.tasks import Family, FamilyConfig
+    from plastix.icrl.xland import generate_rulesets
+
+    save_bz2_pickle(generate_rulesets(12, seed=4), str(tmp_path / "mine"))
+    fam = Family(FamilyConfig(family="xland", xland_benchmark=str(tmp_path / "mine")))
+    assert len(fam.env.tasks("train")) + len(fam.env.tasks("test")) == 12
+    assert fam.settings["xland_benchmark"] == str(tmp_path / "mine")
+    with pytest.raises(ConfigError, match="does not exist"):
+        Family(FamilyConfig(family="xland", xland_benchmark=str(tmp_path / "nothing")))
+    with pytest.raises(ConfigError, match="XLand-MiniGrid id"):
+        Family(FamilyConfig(family="xland", xland_env="MiniGrid-Empty-8x8"))

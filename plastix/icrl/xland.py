@@ -89,7 +89,16 @@ class XLandEnv:
         if config.xland_env not in xminigrid.registered_environments():
             raise ConfigError(f"unknown xminigrid environment {config.xland_env!r}")
         if config.xland_benchmark:
+            from pathlib import Path
+
             from xminigrid.benchmarks import load_bz2_pickle
+
+            if not Path(config.xland_benchmark).is_file():
+                raise ConfigError(
+                    f"xland benchmark file {config.xland_benchmark} does not exist (a bz2 "
+                    "pickle as xminigrid caches in ~/.xland_minigrid); leave "
+                    "--xland-benchmark empty to generate rulesets locally"
+                )
 
             rulesets = {
                 k: np.asarray(v) for k, v in load_bz2_pickle(config.xland_benchmark).items()
