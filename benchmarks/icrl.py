@@ -187,11 +187,11 @@ def main():
         for job in jobs:
             job.result()
     minutes = (time.perf_counter() - began) / 60
+    (HERE / "results").mkdir(exist_ok=True)
     table = bandit_table(out) if args.family == "bandit" else darkroom_table(out)
     note = " (resumed: work done before it is not counted)" if resumed else " (whole pipeline)"
     text = f"{table}\n\nwall time of this invocation: {minutes:.1f} min{note}\n"
     print(text)
-    (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / f"icrl-{args.family}.md").write_text(text)
 
 
@@ -234,7 +234,29 @@ def darkroom_table(out: Path) -> str:
             f"[{r['last']['low']:.2f}, {r['last']['high']:.2f}] | {r['source']['final']:.2f} | "
             f"{e90['AD']} / {e90['source']} | {e100['AD']} / {e100['source']} |"
         )
-    return "\n".join(rows)
+    ablation_plot(out)
+    return "\n".join(rows) + "\n\n![context-length ablation](icrl-darkroom.png)"
+
+
+def ablation_plot(out: Path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for k in (4, 1):
+        curves = pd.read_csv(out / f"ad-context{k}" / "eval" / "curves.csv", index_col=0)
+        ax.plot(curves.index, curves["AD"], label=f"AD, context {k} episode(s)")
+    ax.plot(curves.index, curves["source"], label="source (Q-learning)", color="grey")
+    ax.plot(curves.index, curves["random"], label="random", color="black", lw=0.8)
+    ax.set_xlabel("episode")
+    ax.set_ylabel("return (mean over held-out roll-outs)")
+    ax.set_title("Dark Room, 17 held-out goals")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(HERE / "results" / "icrl-darkroom.png", dpi=120)
 
 
 if __name__ == "__main__":
