@@ -172,11 +172,3 @@ def baseline_regret(env: BanditEnv, name: str, tasks, key):
     keys = jax.random.split(key, tasks.shape[0])
     _, _, regret = jax.vmap(lambda m, k: fn(env, m, k))(tasks, keys)
     return jnp.cumsum(regret, axis=-1)
-
-
-def histories(env: BanditEnv, name: str, tasks, key):
-    """``(actions, rewards)`` ``[tasks, horizon]`` of a baseline on a batch of tasks."""
-    fn = BASELINES[name]
-    keys = jax.random.split(key, tasks.shape[0])
-    actions, rewards, _ = jax.vmap(lambda m, k: fn(env, m, k))(tasks, keys)
-    return actions, rewards

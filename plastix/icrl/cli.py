@@ -55,11 +55,11 @@ def _progress(console: Console, unit: str) -> Progress:
     )
 
 
-def _empty_or_new(path: str, overwrite: bool = False) -> Path:
+def _empty_or_new(path: str) -> Path:
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out} exists and is not a folder")
-    if out.exists() and any(out.iterdir()) and not overwrite:
+    if out.exists() and any(out.iterdir()):
         raise ConfigError(f"{out} exists and is not empty; choose another --out")
     return out
 
@@ -135,7 +135,6 @@ def cmd_train(argv: list[str]) -> int:
         if args.resume and not (out / training.CHECKPOINT).exists():
             raise ConfigError(f"--resume: {out} holds no checkpoint to continue from")
         arrays, meta = data.load(args.data)
-        out.mkdir(parents=True, exist_ok=True)
         with _progress(console, "steps") as bar:
             task = bar.add_task(args.model.method.upper(), total=args.train.steps, info="")
 

@@ -87,12 +87,11 @@ def generate(
         raise ConfigError(f"episodes ({source.episodes}) must be >= subsample ({source.subsample})")
     tasks = family.tasks(split, num_tasks, seed)
     history = family.history_fn(name, source)
-    has_label = family.name in ("bandit", "darkroom")
 
     def one(task, key):
         obs, action, reward, done = history(task, key)
         out = {"obs": obs, "action": action, "reward": reward, "done": done}
-        if has_label:
+        if family.has_optimal_action:
             out["optimal_action"] = jax.vmap(family.optimal_action, in_axes=(0, None))(obs, task)
         return out
 

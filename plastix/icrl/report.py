@@ -108,7 +108,7 @@ def evaluate_run(run, config: EvalConfig, out, status=None) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if family.episodic:
-        results.update(_episodic(family, meta, config, rewards, key, say, out, method))
+        results.update(_episodic(family, meta, config, rewards, tasks, key, say, out, method))
     else:
         results.update(_bandit(family, config, regret, tasks, key, say, out, method))
     results["seconds"] = time.perf_counter() - began
@@ -134,14 +134,13 @@ def _bandit(family, config, regret, tasks, key, say, out, method) -> dict:
     return {"kind": "bandit", "final_regret": final, "ratios": ratios}
 
 
-def _episodic(family, meta, config, rewards, key, say, out, method) -> dict:
+def _episodic(family, meta, config, rewards, tasks, key, say, out, method) -> dict:
     returns = rewards.sum(-1)  # [rollouts, episodes]
     curve = returns.mean(0)
     n = max(1, min(5, returns.shape[1] // 4))
     first, last = returns[:, :n].mean(1), returns[:, -n:].mean(1)
     curves = {method: curve}
     bands = {method: [_ci(returns[:, e]) for e in range(returns.shape[1])]}
-    tasks = _tasks(family, config)
     rand = evaluation.episode_returns(
         family,
         "random",

@@ -44,6 +44,11 @@ def grid_state_index(env, obs, state):
     return cell + env.size**2 * state.has_key.astype(jnp.int32)
 
 
+def episode_ends(episodes: int, horizon: int):
+    """``done [episodes · horizon]``: True on the last step of every episode."""
+    return jnp.zeros((episodes, horizon), bool).at[:, -1].set(True).reshape(-1)
+
+
 def q_learning(env, config: QLearning, episodes: int, task, key):
     """One task's learning history: ``obs [E·H, d]``, ``action [E·H]``, ``reward [E·H]``,
     ``done [E·H]`` (the last step of each episode) for ``E = episodes`` episodes of
@@ -94,11 +99,9 @@ def q_learning(env, config: QLearning, episodes: int, task, key):
 
     q0 = jnp.zeros((num_states, num_actions))
     _, (obs, actions, rewards) = jax.lax.scan(episode, (q0, key), jnp.arange(episodes))
-    e = episodes
-    done = jnp.zeros((e, h), bool).at[:, -1].set(True)
     return (
-        obs.reshape(e * h, -1),
-        actions.reshape(e * h),
-        rewards.reshape(e * h),
-        done.reshape(e * h),
+        obs.reshape(episodes * h, -1),
+        actions.reshape(-1),
+        rewards.reshape(-1),
+        episode_ends(episodes, h),
     )

@@ -30,9 +30,11 @@ from plastix.agents.base import ConfigError
 from plastix.icrl import bandits
 from plastix.icrl.bandits import BanditEnv
 from plastix.icrl.gridworlds import DarkKeyToDoor, DarkRoom
-from plastix.icrl.sources import QLearning, q_learning
+from plastix.icrl.sources import QLearning, episode_ends, q_learning
 
 FAMILIES = ("bandit", "darkroom", "keytodoor", "xland")
+LABELLED = ("bandit", "darkroom")
+"""the families whose optimal action is defined (DPT's label)."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,10 @@ class Family:
         return {"family": self.name, "horizon": self.horizon, **out}
 
     @property
+    def has_optimal_action(self) -> bool:
+        return self.name in LABELLED
+
+    @property
     def episodic(self) -> bool:
         """Whether histories span several episodes (False for bandits)."""
         return self.name != "bandit"
@@ -135,8 +141,8 @@ class Family:
         random stream; finite families cycle through their split's list in a seeded order."""
         if split not in ("train", "test"):
             raise ConfigError(f"split must be one of train, test; got {split!r}")
-        key = jax.random.fold_in(jax.random.key(seed), 0 if split == "train" else 1)
         if self.name == "bandit":
+            key = jax.random.fold_in(jax.random.key(seed), 0 if split == "train" else 1)
             return np.asarray(self.env.sample_tasks(key, count))
         pool = np.asarray(self.env.tasks(split))
         order = np.random.default_rng([seed, 0 if split == "train" else 1]).permutation(len(pool))
@@ -154,7 +160,7 @@ class Family:
                 dx > 0, 4, jnp.where(dx < 0, 3, jnp.where(dy > 0, 2, jnp.where(dy < 0, 1, 0)))
             ).astype(jnp.int32)
         raise ConfigError(
-            f"DPT needs the optimal action, defined for bandit and darkroom, not {self.name}"
+            f"DPT needs the optimal action, defined for {', '.join(LABELLED)}, not {self.name}"
         )
 
     def history_fn(self, source: str, config: SourceConfig):
@@ -181,8 +187,7 @@ class Family:
 
             def bandit_history(task, key):
                 actions, rewards = run(task, key)
-                done = jnp.zeros(h, bool).at[-1].set(True)
-                return jnp.ones((h, 1), jnp.float32), actions, rewards, done
+                return jnp.ones((h, 1), jnp.float32), actions, rewards, episode_ends(1, h)
 
             return bandit_history
         if source == "q-learning":
@@ -223,10 +228,9 @@ def episodes_history(env, task, key, episodes: int, policy):
         return key, out
 
     _, (obs, actions, rewards) = jax.lax.scan(episode, key, None, episodes)
-    done = jnp.zeros((episodes, h), bool).at[:, -1].set(True)
     return (
         obs.reshape(episodes * h, -1),
         actions.reshape(-1),
         rewards.reshape(-1),
-        done.reshape(-1),
+        episode_ends(episodes, h),
     )

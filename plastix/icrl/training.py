@@ -30,7 +30,7 @@ import numpy as np
 import optax
 
 from plastix.agents.base import ConfigError, require
-from plastix.icrl.tasks import Family, FamilyConfig
+from plastix.icrl.tasks import LABELLED, Family, FamilyConfig
 from plastix.icrl.transformer import HistoryTransformer
 from plastix.runs import MetricLog, atomic_write_bytes, atomic_write_json, read_json
 
@@ -98,7 +98,7 @@ def shifted(actions: np.ndarray, rewards: np.ndarray):
 def training_arrays(arrays: dict, method: str) -> dict:
     """The device arrays a sampler draws windows from."""
     if method == "dpt" and "optimal_action" not in arrays:
-        raise ConfigError("DPT needs a dataset with optimal_action labels (bandit, darkroom)")
+        raise ConfigError(f"DPT needs a dataset with optimal_action labels ({', '.join(LABELLED)})")
     labels = arrays["action"] if method == "ad" else arrays["optimal_action"]
     prev_a, prev_r = shifted(arrays["action"], arrays["reward"])
     return {
@@ -151,7 +151,9 @@ def train(
     model = make_model(family, model_config)
     length = context_length(family, model_config)
     data = training_arrays(arrays, model_config.method)
-    sample_windows(data, jax.random.key(0), 1, length, family.horizon)  # checks the length
+    init_key, data_key = jax.random.split(jax.random.key(config.seed))
+    # also checks, before anything is written, that the histories hold a whole context
+    example = sample_windows(data, init_key, 1, length, family.horizon)
     record = {
         "kind": "icrl",
         "model": asdict(model_config),
@@ -173,9 +175,6 @@ def train(
     tx = optax.chain(
         optax.clip_by_global_norm(1.0), optax.adamw(schedule, weight_decay=config.weight_decay)
     )
-    key = jax.random.key(config.seed)
-    init_key, data_key = jax.random.split(key)
-    example = sample_windows(data, init_key, 1, length, family.horizon)
     params = model.init(init_key, example["obs"], example["prev_action"], example["prev_reward"])
     opt_state = tx.init(params)
     log = MetricLog()

@@ -31,6 +31,7 @@ import numpy as np
 from plastix.agents.base import ConfigError
 from plastix.envs.base import TimeStep
 from plastix.envs.spaces import Box, Discrete
+from plastix.icrl.gridworlds import held_out
 
 # tile kinds usable as goal objects or distractors (xminigrid Tiles ids)
 OBJECTS = (3, 4, 5, 7, 11, 12)  # ball, square, pyramid, key, hex, star
@@ -132,7 +133,7 @@ class XLandEnv:
     def tasks(self, split: str = "train") -> np.ndarray:
         n = len(self.rulesets["goals"])
         idx = np.arange(n)
-        keep = (idx % 5 == 0) if split == "test" else (idx % 5 != 0)
+        keep = held_out(idx) == (split == "test")
         if not keep.any():
             raise ConfigError(f"no {split} rulesets among {n}; generate at least 5")
         return idx[keep].astype(np.int32)
