@@ -1,38 +1,67 @@
 """plastix: plasticity loss and its cures in deep RL, on JAX."""
 
 from plastix import _xla  # noqa: F401  (first: sets XLA_FLAGS before a JAX backend starts)
-from plastix.agents import AGENTS, DQN, SAC, DQNConfig, SACConfig
+from plastix._version import __version__
+from plastix.agents import DQN, SAC, DQNConfig, SACConfig
+from plastix.algorithms import ALGORITHMS
+from plastix.api import (
+    Policy,
+    TrainResult,
+    load_policy,
+    read_record,
+    rerun,
+    resume,
+    run_training,
+    train,
+)
 from plastix.config import RunConfig
 from plastix.envs import make_env
+from plastix.errors import ConfigError, TrainingDiverged
+from plastix.es import ESConfig
+from plastix.onpolicy import PPOConfig, REINFORCEConfig
 from plastix.plasticity.config import (
     AugmentConfig,
+    InjectConfig,
     PlasticityConfig,
+    PrimeConfig,
     ReDoConfig,
     ReplayScheduleConfig,
     ResetConfig,
     ShrinkPerturbConfig,
 )
 from plastix.plasticity.diagnostics import DiagnosticsConfig
+from plastix.plasticity.interventions import Intervention, Moment
+from plastix.plasticity.interventions import register as register_intervention
 from plastix.plasticity.replay_ratio import ReplayRatioSchedule
-from plastix.policy import load_policy
 from plastix.runs import load_runs, load_summary
-from plastix.train import TrainingDiverged, TrainResult, __version__, rerun, train
+
+AGENTS = ALGORITHMS  # the name the first versions used
 
 __all__ = [
     "AGENTS",
+    "ALGORITHMS",
     "AugmentConfig",
+    "ConfigError",
+    "DQN",
+    "DQNConfig",
     "DiagnosticsConfig",
+    "ESConfig",
+    "InjectConfig",
+    "Intervention",
+    "Moment",
+    "PPOConfig",
     "PlasticityConfig",
+    "Policy",
+    "PrimeConfig",
+    "REINFORCEConfig",
     "ReDoConfig",
     "ReplayRatioSchedule",
     "ReplayScheduleConfig",
     "ResetConfig",
-    "ShrinkPerturbConfig",
-    "DQN",
-    "SAC",
-    "DQNConfig",
     "RunConfig",
+    "SAC",
     "SACConfig",
+    "ShrinkPerturbConfig",
     "TrainResult",
     "TrainingDiverged",
     "__version__",
@@ -40,6 +69,10 @@ __all__ = [
     "load_runs",
     "load_summary",
     "make_env",
+    "read_record",
+    "register_intervention",
     "rerun",
+    "resume",
+    "run_training",
     "train",
 ]

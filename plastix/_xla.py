@@ -73,3 +73,30 @@ def configure() -> None:
 
 
 configure()
+
+
+CACHE_SETTING = "PLASTIX_COMPILATION_CACHE"
+OFF = ("off", "0", "false", "no")
+
+
+def enable_compilation_cache() -> str | None:
+    """Turns on JAX's persistent compilation cache, so a run whose programs were compiled
+    before (by any process) loads them instead of compiling again; returns its folder.
+
+    The folder is ``$PLASTIX_COMPILATION_CACHE``, else ``$XDG_CACHE_HOME/plastix/jax`` (by
+    default ``~/.cache/plastix/jax``); ``PLASTIX_COMPILATION_CACHE=off`` turns it off, and a
+    cache folder the user set for JAX (``JAX_COMPILATION_CACHE_DIR``) is left as it is. plastix
+    calls this when a run starts, not at import.
+    """
+    import jax
+
+    setting = os.environ.get(CACHE_SETTING, "").strip()
+    if setting.lower() in OFF:
+        return None
+    current = jax.config.jax_compilation_cache_dir
+    if current:
+        return current
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    path = setting or os.path.join(base, "plastix", "jax")
+    jax.config.update("jax_compilation_cache_dir", path)
+    return path

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from plastix.agents.base import ConfigError, require
+from plastix.errors import require
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,9 @@ class RunConfig:
     """run directory to write (config.json, metrics.parquet, summary.json); none: not stored."""
     overwrite: bool = False
     """replace an existing run directory at ``out``."""
+    checkpoint_seconds: float = 300.0
+    """seconds between checkpoints that ``plastix resume`` continues from (0: at every chunk
+    boundary); one is also written when the run ends, is interrupted or fails."""
 
     def __post_init__(self):
         require(
@@ -55,9 +58,13 @@ class RunConfig:
         require(self.eval_every >= 1, f"eval_every must be >= 1, got {self.eval_every}")
         require(self.eval_episodes >= 1, f"eval_episodes must be >= 1, got {self.eval_episodes}")
         require(self.log_every >= 1, f"log_every must be >= 1, got {self.log_every}")
+        require(
+            self.checkpoint_seconds >= 0,
+            f"checkpoint_seconds must be >= 0, got {self.checkpoint_seconds}",
+        )
 
     def replace(self, **changes) -> RunConfig:
         return dataclasses.replace(self, **changes)
 
 
-__all__ = ["ConfigError", "RunConfig"]
+__all__ = ["RunConfig"]

@@ -11,12 +11,33 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from plastix.envs.spaces import Space
+from plastix.errors import ConfigError, require
+
 ACTIVATIONS = "activations"
+
+
+def layer_outputs(activations: Any) -> dict[str, jax.Array]:
+    """``{"torso/dense_0": array, ...}`` from a sown ``activations`` collection.
+
+    ``sow`` stores a tuple per name; this takes its last entry and drops the ``_out`` suffix,
+    so the keys are the layers' parameter paths.
+    """
+    flat = {}
+    for path, value in jax.tree_util.tree_flatten_with_path(
+        activations, is_leaf=lambda x: isinstance(x, tuple)
+    )[0]:
+        keys = [getattr(p, "key", getattr(p, "idx", None)) for p in path]
+        name = "/".join(str(k) for k in keys if not isinstance(k, int))
+        array = value[-1] if isinstance(value, tuple) else value
+        flat[name.removesuffix("_out")] = array
+    return flat
 
 
 def default_init(scale: float = jnp.sqrt(2.0)):
@@ -76,6 +97,42 @@ class NetSpec:
     layer_norm: bool = False
     injection: bool = False
     """build plasticity-injection branches (see ``after_encoder``)."""
+
+
+def check_network_fields(config) -> None:
+    """Validates the network fields every config has (``hidden_sizes``, ``encoder``, ...)."""
+    require(
+        len(config.hidden_sizes) >= 1 and all(h >= 1 for h in config.hidden_sizes),
+        f"hidden_sizes must be one or more positive sizes, got {config.hidden_sizes}",
+    )
+    require(
+        config.encoder in ("auto", "mlp", "cnn"),
+        f"encoder must be one of auto, mlp, cnn; got {config.encoder!r}",
+    )
+    require(
+        len(config.conv_channels) == len(config.conv_kernel_sizes) == len(config.conv_strides),
+        "conv_channels, conv_kernel_sizes and conv_strides must have the same length",
+    )
+
+
+def net_spec_of(config, obs_space: Space) -> NetSpec:
+    """The network body a config's fields describe for ``obs_space`` (convolutions for
+    (H, W, C) observations when ``encoder`` is auto or cnn)."""
+    image = len(obs_space.shape) == 3
+    use_cnn = config.encoder == "cnn" or (config.encoder == "auto" and image)
+    if use_cnn and not image:
+        raise ConfigError(
+            f"encoder='cnn' needs (H, W, C) observations, got shape {obs_space.shape}"
+        )
+    if use_cnn:
+        return NetSpec(
+            tuple(config.hidden_sizes),
+            tuple(config.conv_channels),
+            tuple(config.conv_kernel_sizes),
+            tuple(config.conv_strides),
+            config.layer_norm,
+        )
+    return NetSpec(tuple(config.hidden_sizes), layer_norm=config.layer_norm)
 
 
 INJECTED = "injected"

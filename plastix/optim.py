@@ -23,9 +23,9 @@ class AdamState(NamedTuple):
     nu: Any
 
 
-def adam(
-    learning_rate: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8
-) -> optax.GradientTransformation:
+def _adam(b1: float, b2: float, step) -> optax.GradientTransformation:
+    """Adam's moments with a count per array; ``step(m̂, v̂)`` makes the update."""
+
     def init(params):
         return AdamState(
             count=jax.tree.map(lambda _: jnp.zeros([], jnp.int32), params),
@@ -39,14 +39,26 @@ def adam(
         mu = jax.tree.map(lambda m, g: b1 * m + (1 - b1) * g, state.mu, grads)
         nu = jax.tree.map(lambda v, g: b2 * v + (1 - b2) * jnp.square(g), state.nu, grads)
 
-        def step(m, v, c):
-            m_hat = m / (1 - b1 ** c.astype(m.dtype))
-            v_hat = v / (1 - b2 ** c.astype(v.dtype))
-            return -learning_rate * m_hat / (jnp.sqrt(v_hat) + eps)
+        def corrected(m, v, c):
+            return step(m / (1 - b1 ** c.astype(m.dtype)), v / (1 - b2 ** c.astype(v.dtype)))
 
-        return jax.tree.map(step, mu, nu, count), AdamState(count, mu, nu)
+        return jax.tree.map(corrected, mu, nu, count), AdamState(count, mu, nu)
 
     return optax.GradientTransformation(init, update)
+
+
+def adam(
+    learning_rate: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8
+) -> optax.GradientTransformation:
+    return _adam(b1, b2, lambda m_hat, v_hat: -learning_rate * m_hat / (jnp.sqrt(v_hat) + eps))
+
+
+def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8):
+    """Adam's normalised step ``m̂ / (√v̂ + ε)`` with a count per parameter array, without the
+    learning rate: ``optax.chain(scale_by_adam(), optax.scale_by_learning_rate(lr))`` is
+    ``optax.adam(lr)`` whose statistics ``reset_where`` can restart array by array (a
+    learning-rate schedule keeps its own count)."""
+    return _adam(b1, b2, lambda m_hat, v_hat: m_hat / (jnp.sqrt(v_hat) + eps))
 
 
 class FreezeState(NamedTuple):

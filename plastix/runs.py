@@ -9,7 +9,10 @@ A run directory holds
   ``eval_return_std``, losses and other update metrics averaged over each logging interval,
   ``updates`` (cumulative gradient updates) and ``steps_per_second``;
 - ``summary.json``: status, timings and final and best evaluation returns per seed;
-- ``params.msgpack``: the final parameters of every seed (for ``plastix.load_policy``).
+- ``params.msgpack``: the final parameters of every seed (for ``plastix.load_policy``);
+- ``checkpoint.msgpack``: the whole state, for ``plastix resume``;
+- ``.plastix.lock``: held (``flock``) by the process writing the run, so there is one writer
+  at a time and a reader can tell a live run from one whose process died (``run_status``).
 
 Every file is written to a temporary name in the same directory and renamed into place, so a
 reader never sees half a file and a crash never leaves a truncated one.
@@ -17,9 +20,11 @@ reader never sees half a file and a crash never leaves a truncated one.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -33,11 +38,79 @@ CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.parquet"
 SUMMARY_FILE = "summary.json"
 PARAMS_FILE = "params.msgpack"
+LOCK_FILE = ".plastix.lock"
 METRIC_COLUMNS = ("seed", "step", "metric", "value")
+LIVE = ("compiling", "running")
+"""statuses of a run whose process is still at work (if it is alive)."""
 
 
 class RunExistsError(FileExistsError):
     """The run directory exists and the user did not ask to overwrite it."""
+
+
+class RunBusyError(RunExistsError):
+    """Another process is writing the run directory."""
+
+
+class RunLock:
+    """An exclusive claim on a run directory, held until ``release`` or the end of the
+    process (the system drops an ``flock`` when its holder dies, even by ``kill -9``)."""
+
+    def __init__(self, run_dir: str | os.PathLike):
+        self.path = Path(run_dir) / LOCK_FILE
+        self.fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = self.path.read_text().strip() or "another process"
+            os.close(fd)
+            raise RunBusyError(
+                f"{self.path.parent} is being written by {holder}; wait for it or choose "
+                "another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
+        self.fd = fd
+        return self
+
+    def release(self) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+
+def writer_alive(run_dir: str | os.PathLike) -> bool | None:
+    """Whether a process holds the run's lock (None: the run has no lock file)."""
+    path = Path(run_dir) / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops a lock we got
+    return False
+
+
+def run_status(run_dir: str | os.PathLike, summary: dict | None = None) -> str:
+    """The run's true status: its summary's, except ``dead`` for a run that says it is
+    compiling or running while no process holds its lock."""
+    if summary is None:
+        try:
+            summary = load_summary(run_dir)
+        except (FileNotFoundError, ValueError):
+            return "unknown"
+    status = str(summary.get("status", "unknown"))
+    if status in LIVE and writer_alive(run_dir) is False:
+        return "dead"
+    return status
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -1,10 +1,16 @@
 import os
+import tempfile
 
 # Tests run on the CPU. plastix pins a CPU-only process to one core (see plastix/_xla.py);
 # under pytest-xdist each worker takes its own core, so the suite still uses every core. The
 # controller pins itself too when it imports plastix, so the cores are noted before that and
 # handed to the workers through the environment.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# Programs compiled by one test (or one process) are loaded by the next that needs them.
+os.environ.setdefault(
+    "PLASTIX_COMPILATION_CACHE",
+    os.path.join(tempfile.gettempdir(), f"plastix-tests-{os.getuid()}", "jax-cache"),
+)
 if hasattr(os, "sched_setaffinity"):
     if "PLASTIX_TEST_CORES" not in os.environ:
         os.environ["PLASTIX_TEST_CORES"] = ",".join(map(str, sorted(os.sched_getaffinity(0))))

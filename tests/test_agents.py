@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 
 import plastix
-from plastix.agents import DQN, SAC, ConfigError, DQNConfig, SACConfig
+from plastix.agents import DQN, SAC, DQNConfig, SACConfig
 from plastix.agents.sac import squash_log_prob
 from plastix.envs import probes
 from plastix.envs.spaces import Box, Discrete
+from plastix.errors import ConfigError
 from plastix.replay import Batch
 
 SMALL = dict(hidden_sizes=(32, 32), batch_size=32, learning_starts=50)

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from plastix.agents.base import ConfigError
+from plastix.errors import ConfigError
 from plastix.icrl import BanditEnv, baseline_regret
 from plastix.onpolicy.common import episodes
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import plastix
-from plastix.agents import ConfigError
+from plastix.errors import ConfigError
 from plastix.plasticity.diagnostics import DiagnosticsConfig
 
 TINY = dict(

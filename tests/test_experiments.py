@@ -1,40 +1,33 @@
-import jax
+from pathlib import Path
+
 import pytest
 
-from plastix.agents import get_agent
+from plastix import api
 from plastix.analysis import stats
 from plastix.cli import main
-from plastix.envs import make_env
 from plastix.experiments import EXPERIMENTS, get_experiment, run_experiment
 from plastix.experiments.base import tiny, verdict_of
-from plastix.plasticity.schedule import Interventions
-from plastix.train import agent_config_from_kwargs
 
 
 @pytest.mark.parametrize("scale", ["small", "paper"])
 @pytest.mark.parametrize("name", list(EXPERIMENTS))
 def test_every_cell_of_every_experiment_is_a_valid_configuration(name, scale):
     # agent, environment, agent options and interventions are checked together, as a run
-    # would check them before compiling (shapes only; nothing is trained)
+    # checks them before compiling (the program and its interventions are built; nothing is
+    # compiled or trained)
     for cell in get_experiment(name).cells(scale):
-        env = make_env(cell.env)
-        agent_cls = get_agent(cell.agent)
-        agent = agent_cls(
-            agent_config_from_kwargs(agent_cls, dict(cell.options)),
-            env.observation_space,
-            env.action_space,
-            cell.steps,
-            injection=cell.plasticity.injected_networks(),
-        )
-        interventions = Interventions(agent, cell.plasticity, cell.replay_ratio)
-        assert all(0 < i <= cell.steps for i in interventions.intervals()), cell
-        jax.eval_shape(agent.init, jax.random.key(0))
-        # the test budget keeps every intervention inside the shortened run
-        small = tiny(cell)
-        assert all(
-            0 < i <= small.steps
-            for i in Interventions(agent, small.plasticity, small.replay_ratio).intervals()
-        ), small
+        for checked in (cell, tiny(cell)):
+            config = api.agent_config(checked.agent, dict(checked.options))
+            runner = api.prepare(
+                checked.agent,
+                config,
+                checked.run_config(2, Path("unused")),
+                progress=False,
+                plasticity=checked.plasticity,
+            )
+            runner.program.close()
+            # the test budget keeps every intervention inside the shortened run
+            assert all(0 < i <= checked.steps for i in runner.scheduler.intervals()), checked
 
 
 def check_report(experiment, path):

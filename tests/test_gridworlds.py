@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import plastix
-from plastix.agents.base import ConfigError
+from plastix.errors import ConfigError
 from plastix.icrl import DarkKeyToDoor, DarkRoom
 from plastix.plasticity.diagnostics import DiagnosticsConfig
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from plastix.agents.base import ConfigError
+from plastix.errors import ConfigError
 from plastix.icrl.data import generate, load, save
 from plastix.icrl.sources import QLearning
 from plastix.icrl.tasks import Family, FamilyConfig, SourceConfig

@@ -160,7 +160,7 @@ def test_xland_reads_a_benchmark_file_the_user_has(tmp_path):
     pytest.importorskip("xminigrid")
     from xminigrid.benchmarks import save_bz2_pickle
 
-    from plastix.agents.base import ConfigError
+    from plastix.errors import ConfigError
     from plastix.icrl.tasks import Family, FamilyConfig
     from plastix.icrl.xland import generate_rulesets
 

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from plastix import optim
-from plastix.agents import SAC, ConfigError, SACConfig
+from plastix.agents import SAC, SACConfig
 from plastix.envs.spaces import Box
+from plastix.errors import ConfigError
 from plastix.plasticity import interventions
 from plastix.plasticity.selectors import select
 from plastix.replay import Batch

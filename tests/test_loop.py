@@ -7,7 +7,7 @@ import plastix
 from plastix.agents import DQN, DQNConfig
 from plastix.config import RunConfig
 from plastix.envs import probes
-from plastix.loop import Learner
+from plastix.training.loop import Learner
 
 SMALL = dict(hidden_sizes=(32, 32), batch_size=32)
 

@@ -8,10 +8,10 @@ import pytest
 from scipy import stats
 
 import plastix
-from plastix.agents.base import ConfigError
 from plastix.cli import main
 from plastix.envs.probes import ContinuousBandit
 from plastix.envs.spaces import Box, Discrete
+from plastix.errors import ConfigError
 from plastix.nets import NetSpec
 from plastix.onpolicy import PPOConfig, REINFORCEConfig
 from plastix.onpolicy.common import Policy, Trajectory, discounted_reward_to_go, gae
@@ -113,24 +113,27 @@ def test_reinforce_with_a_value_baseline_learns_cartpole():
 
 @pytest.mark.parametrize("baseline", ["none", "mean"])
 def test_reinforce_continuous_actions_find_the_bandits_target(baseline):
+    # With a 64-64 network and this step size, 5 to 9 of 24 seeds (100-123) drove the mean past
+    # the action box, where clipped samples all score alike and the gradient vanishes; a
+    # 16-unit network put all 24 within 0.05 of the target. The test runs seeds 0-3.
     env = ContinuousBandit(target=0.5)
     result = plastix.train(
         "reinforce",
         env=env,
         steps=4_000,
-        seeds=1,
+        seeds=4,
         eval_every=4_000,
         baseline=baseline,
         learning_rate=0.01,
+        hidden_sizes=(16,),
         diagnostics=DiagnosticsConfig(every=None),
         **QUIET,
     )
-    action = result.agent.policy.mode(
-        result.agent.policy.dist(
-            jax.tree.map(lambda x: x[0], result.state.params["actor"]), jnp.ones((1, 1))
-        )
-    )
-    assert abs(float(action[0, 0]) - 0.5) < 0.15
+    policy = result.agent.policy
+    for k in range(4):
+        actor = jax.tree.map(lambda x: x[k], result.state.params["actor"])  # noqa: B023
+        action = policy.mode(policy.dist(actor, jnp.ones((1, 1))))
+        assert abs(float(action[0, 0]) - 0.5) < 0.15, k
 
 
 @pytest.mark.parametrize(
@@ -147,15 +150,25 @@ def test_bad_input_is_refused_before_compiling(kwargs, message):
         plastix.train(steps=1000, progress=False, **kwargs)
 
 
-def test_plasticity_interventions_are_refused_for_on_policy_agents():
-    from plastix.plasticity.config import PlasticityConfig, ResetConfig
+def test_interventions_a_program_cannot_take_are_refused_before_compiling():
+    from plastix.plasticity.config import PlasticityConfig, PrimeConfig, ResetConfig
 
-    with pytest.raises(ConfigError, match="without a replay buffer"):
+    with pytest.raises(
+        ConfigError,
+        match="reset needs named networks with an optimizer state, which es does not have; "
+        "it applies to dqn, ppo, reinforce, sac",
+    ):
         plastix.train(
-            "ppo",
+            "es",
             steps=1000,
             progress=False,
             plasticity=PlasticityConfig(reset=ResetConfig(every=500)),
+        )
+    with pytest.raises(
+        ConfigError, match="prime needs a replay buffer, which ppo does not have; it applies to dqn"
+    ):
+        plastix.train(
+            "ppo", steps=1000, progress=False, plasticity=PlasticityConfig(prime=PrimeConfig(at=1))
         )
 
 

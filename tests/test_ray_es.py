@@ -10,8 +10,9 @@ from plastix.config import RunConfig  # noqa: E402
 from plastix.distributed.ray_es import RayESBackend  # noqa: E402
 from plastix.envs import make_env  # noqa: E402
 from plastix.es import ESConfig, OpenAIES, params_hash  # noqa: E402
-from plastix.iterative import IterativeRunner  # noqa: E402
 from plastix.plasticity.diagnostics import DiagnosticsConfig  # noqa: E402
+from plastix.training.iterative import ESProgram  # noqa: E402
+from plastix.training.runner import Runner  # noqa: E402
 
 NO_DIAGNOSTICS = DiagnosticsConfig(every=None)
 
@@ -32,9 +33,8 @@ def run_es(env, steps, config: ESConfig, backend=None, seeds=1):
         backend = LocalESBackend(es)
     else:
         backend = backend(es)
-    backend._budget = steps
-    runner = IterativeRunner(es, run, NO_DIAGNOSTICS, backend)
-    return runner.execute(None, {"agent": "es"}, show_progress=False)
+    runner = Runner(ESProgram(es, run, backend), run, NO_DIAGNOSTICS, progress=False)
+    return runner.execute()
 
 
 def test_ray_and_local_backends_give_identical_parameters():

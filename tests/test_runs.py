@@ -9,6 +9,7 @@ import pytest
 import plastix
 from plastix import runs
 from plastix.envs import probes
+from plastix.training.checkpoint import CHECKPOINT_FILE
 
 TINY = dict(
     steps=600,
@@ -36,6 +37,8 @@ def test_run_directory_holds_config_metrics_summary(stored_run):
         runs.METRICS_FILE,
         runs.SUMMARY_FILE,
         runs.PARAMS_FILE,
+        runs.LOCK_FILE,
+        CHECKPOINT_FILE,
     }
     config = json.loads((out / runs.CONFIG_FILE).read_text())
     assert config["agent"] == "dqn"

@@ -26,7 +26,8 @@ from flax import struct
 
 from plastix import optim
 from plastix.envs.spaces import Box, Space
-from plastix.nets import NetSpec, is_injection_branch
+from plastix.errors import ConfigError, require
+from plastix.nets import NetSpec, check_network_fields, is_injection_branch, net_spec_of
 from plastix.replay import Batch
 
 
@@ -36,51 +37,6 @@ class AgentState:
     target_params: dict[str, Any]
     opt_state: dict[str, Any]
     num_updates: jax.Array
-
-
-class ConfigError(ValueError):
-    """A configuration value outside its valid range; the message names field and range."""
-
-
-def require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ConfigError(message)
-
-
-def check_network_fields(config) -> None:
-    """Validates the network fields every config has (``hidden_sizes``, ``encoder``, ...)."""
-    require(
-        len(config.hidden_sizes) >= 1 and all(h >= 1 for h in config.hidden_sizes),
-        f"hidden_sizes must be one or more positive sizes, got {config.hidden_sizes}",
-    )
-    require(
-        config.encoder in ("auto", "mlp", "cnn"),
-        f"encoder must be one of auto, mlp, cnn; got {config.encoder!r}",
-    )
-    require(
-        len(config.conv_channels) == len(config.conv_kernel_sizes) == len(config.conv_strides),
-        "conv_channels, conv_kernel_sizes and conv_strides must have the same length",
-    )
-
-
-def net_spec_of(config, obs_space: Space) -> NetSpec:
-    """The network body a config's fields describe for ``obs_space`` (convolutions for
-    (H, W, C) observations when ``encoder`` is auto or cnn)."""
-    image = len(obs_space.shape) == 3
-    use_cnn = config.encoder == "cnn" or (config.encoder == "auto" and image)
-    if use_cnn and not image:
-        raise ConfigError(
-            f"encoder='cnn' needs (H, W, C) observations, got shape {obs_space.shape}"
-        )
-    if use_cnn:
-        return NetSpec(
-            tuple(config.hidden_sizes),
-            tuple(config.conv_channels),
-            tuple(config.conv_kernel_sizes),
-            tuple(config.conv_strides),
-            config.layer_norm,
-        )
-    return NetSpec(tuple(config.hidden_sizes), layer_norm=config.layer_norm)
 
 
 @dataclass(frozen=True)

@@ -10,18 +10,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from plastix.agents.base import (
-    Agent,
-    AgentState,
-    ConfigError,
-    OffPolicyConfig,
-    polyak,
-    require,
-    tree_where,
-)
+from plastix.agents.base import Agent, AgentState, OffPolicyConfig, polyak, tree_where
 from plastix.envs.spaces import Discrete
-from plastix.nets import ACTIVATIONS, QNetwork
-from plastix.plasticity.metrics import layer_outputs
+from plastix.errors import ConfigError, require
+from plastix.nets import ACTIVATIONS, QNetwork, layer_outputs
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from plastix.agents.base import Agent, AgentState, ConfigError, OffPolicyConfig, polyak, require
+from plastix.agents.base import Agent, AgentState, OffPolicyConfig, polyak
 from plastix.envs.spaces import Box
-from plastix.nets import ACTIVATIONS, CriticEnsemble, GaussianActor
-from plastix.plasticity.metrics import layer_outputs
+from plastix.errors import ConfigError, require
+from plastix.nets import ACTIVATIONS, CriticEnsemble, GaussianActor, layer_outputs
 
 
 @dataclass(frozen=True)

@@ -30,13 +30,11 @@ import optax
 from flax import struct
 from jax.flatten_util import ravel_pytree
 
-from plastix.agents.base import ConfigError, require
 from plastix.envs.spaces import Box, Discrete
-from plastix.nets import ACTIVATIONS, NetSpec, after_encoder, encode
+from plastix.errors import ConfigError, require
+from plastix.keys import ESStream
+from plastix.nets import ACTIVATIONS, NetSpec, after_encoder, encode, layer_outputs
 from plastix.onpolicy.common import NetworkFields, episodes
-from plastix.plasticity.metrics import layer_outputs
-
-NOISE_SALT, ENV_SALT, EVAL_SALT = 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -225,14 +223,18 @@ class OpenAIES:
     # a generation -------------------------------------------------------------------------
 
     def noise(self, state: ESState, pair):
-        gen_key = jax.random.fold_in(jax.random.fold_in(state.key, NOISE_SALT), state.generation)
+        gen_key = jax.random.fold_in(
+            jax.random.fold_in(state.key, int(ESStream.NOISE)), state.generation
+        )
         return jax.random.normal(jax.random.fold_in(gen_key, pair), (self.num_params,))
 
     def evaluate_members(self, state: ESState, indices):
         """Fitness (mean return), environment steps and observation sums of the members
         ``indices`` of ``state``'s generation: ``[n]``, ``[n]``, ``[n, 1 + 2 obs_dim]``."""
         c = self.config
-        env_key = jax.random.fold_in(jax.random.fold_in(state.key, ENV_SALT), state.generation)
+        env_key = jax.random.fold_in(
+            jax.random.fold_in(state.key, int(ESStream.ENV)), state.generation
+        )
 
         def member(i):
             sign = 1.0 - 2.0 * (i % 2)
@@ -280,7 +282,9 @@ class OpenAIES:
 
     def evaluate(self, state: ESState, key, num_episodes: int):
         """Returns of the current (unperturbed) parameters."""
-        eval_key = jax.random.fold_in(jax.random.fold_in(state.key, EVAL_SALT), state.generation)
+        eval_key = jax.random.fold_in(
+            jax.random.fold_in(state.key, int(ESStream.EVAL)), state.generation
+        )
         returns, _, _ = self.play(state.params, state.obs_stats, eval_key, num_episodes)
         return returns
 

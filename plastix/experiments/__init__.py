@@ -1,13 +1,15 @@
 """Named experiments that reproduce the plasticity papers' claims (``plastix experiment``)."""
 
-from plastix.agents.base import ConfigError
+from plastix.errors import UnknownNameError
 from plastix.experiments.base import SCALES, Cell, Claim, Experiment, Results, run_experiment
 from plastix.experiments.catalog import EXPERIMENTS
 
 
 def get_experiment(name: str) -> Experiment:
     if name not in EXPERIMENTS:
-        raise ConfigError(f"unknown experiment {name!r}; valid choices: {', '.join(EXPERIMENTS)}")
+        raise UnknownNameError(
+            f"unknown experiment {name!r}; valid choices: {', '.join(EXPERIMENTS)}"
+        )
     return EXPERIMENTS[name]
 
 

@@ -15,6 +15,7 @@ several): *supported* if the whole interval lies above 0.5, *contradicted* if it
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,14 +25,14 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 
-from plastix import runs
-from plastix.agents import get_agent
-from plastix.agents.base import ConfigError
+from plastix import api, runs
 from plastix.analysis import stats
 from plastix.analysis.report import final_scores, write_report
 from plastix.config import RunConfig
+from plastix.errors import ConfigError
 from plastix.plasticity.config import PlasticityConfig
 from plastix.plasticity.diagnostics import DiagnosticsConfig
+from plastix.plasticity.interventions import REGISTRY
 
 SCALES = ("small", "paper")
 
@@ -163,25 +164,17 @@ class Experiment:
 
 def tiny(cell: Cell, steps: int = 600) -> Cell:
     """The same cell at a test budget: ``steps`` steps, tiny networks, every interval and
-    one-off step of its interventions scaled down with the run (multiples of 100 steps)."""
+    one-off step of its interventions scaled down with the run (multiples of 100 steps; each
+    intervention says how it scales)."""
     factor = steps / cell.steps
 
     def scaled(value: int) -> int:
         return max(100, round(value * factor / 100) * 100)
 
-    parts = {}
-    for f in dataclasses.fields(cell.plasticity):
-        part = getattr(cell.plasticity, f.name)
-        changes = {}
-        for name in ("every", "at", "start", "stop", "check_every"):
-            value = getattr(part, name, None)
-            if isinstance(value, int) and value > 0:
-                changes[name] = 100 if (f.name == "prime" and name == "at") else scaled(value)
-        if f.name == "prime" and part.at:
-            changes["updates"] = 200
-        if f.name == "replay_schedule" and part.kind == "steps":
-            changes["at"] = tuple(scaled(a) for a in part.at)
-        parts[f.name] = dataclasses.replace(part, **changes) if changes else part
+    parts = {
+        name: REGISTRY[name].scaled(config, scaled) if REGISTRY[name].wanted(config) else config
+        for name, config in cell.plasticity.items()
+    }
     options = dict(cell.options, hidden_sizes=(16,), batch_size=16, learning_starts=100)
     if cell.env.startswith("MinAtar"):
         options["conv_channels"] = (4,)
@@ -201,11 +194,13 @@ def _completed(run_dir: Path, seeds: int, cell: Cell) -> bool:
         summary, config = runs.load_summary(run_dir), runs.load_config(run_dir)
     except FileNotFoundError:
         return False
+    # compared as JSON, as it is stored (tuples are lists there)
+    wanted = json.loads(json.dumps(cell.plasticity.to_dict()))
     return (
         summary.get("status") == "completed"
         and config["run"]["seeds"] == seeds
         and config["run"]["steps"] == cell.steps
-        and config["plasticity"] == dataclasses.asdict(cell.plasticity)
+        and config.get("plasticity") == wanted
     )
 
 
@@ -222,8 +217,6 @@ def run_experiment(
     """Runs (or resumes) every cell, then writes the report; returns its path.
     ``test_budget`` keeps the first environment's cells and shrinks them to a few hundred
     steps (``tiny``), for tests."""
-    from plastix.train import agent_config_from_kwargs, run_training
-
     console = console or Console(stderr=True)
     if scale not in SCALES:
         raise ConfigError(f"unknown scale {scale!r}; valid choices: {', '.join(SCALES)}")
@@ -237,12 +230,10 @@ def run_experiment(
     if test_budget:  # the first environment's cells, a few hundred steps each
         cells = [tiny(c) for c in cells if c.env == cells[0].env]
     # Every cell's configuration is built (and so checked) before anything runs.
-    configs = []
-    for cell in cells:
-        agent_cls = get_agent(cell.agent)
-        configs.append(
-            (agent_config_from_kwargs(agent_cls, dict(cell.options)), cell.run_config(seeds, out))
-        )
+    configs = [
+        (api.agent_config(cell.agent, dict(cell.options)), cell.run_config(seeds, out))
+        for cell in cells
+    ]
     start = time.perf_counter()
     groups: dict[str, tuple[str, str]] = {}
     for i, (cell, (agent_config, run_config)) in enumerate(zip(cells, configs, strict=True)):
@@ -254,7 +245,7 @@ def run_experiment(
             continue
         if progress:
             console.rule(header)
-        run_training(
+        api.run_training(
             cell.agent,
             agent_config,
             run_config,

@@ -19,9 +19,9 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from plastix.agents.base import require
 from plastix.envs.base import TimeStep
 from plastix.envs.spaces import Box, Discrete
+from plastix.errors import require
 
 KINDS = ("bernoulli", "gaussian")
 

@@ -8,9 +8,9 @@ from typing import Annotated
 
 import tyro
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from plastix.agents.base import ConfigError
+from plastix.console import fail, progress_bar
+from plastix.errors import ConfigError
 from plastix.icrl.report import EvalConfig
 from plastix.icrl.tasks import Family, FamilyConfig, SourceConfig
 from plastix.icrl.training import ModelConfig, TrainConfig
@@ -37,22 +37,7 @@ each command: --help for all options.
 
 
 def _fail(message: str) -> int:
-    from plastix.cli import fail
-
     return fail(message)
-
-
-def _progress(console: Console, unit: str) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed:,.0f}/{task.total:,.0f} " + unit),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        refresh_per_second=4,
-    )
 
 
 def _empty_or_new(path: str) -> Path:
@@ -90,7 +75,7 @@ def cmd_data(argv: list[str]) -> int:
         out = _empty_or_new(args.out)
         family = Family(args.family)
         family.check_source(args.source.source)
-        with _progress(console, "histories") as bar:
+        with progress_bar(console, "histories", ("info",)) as bar:
             task = bar.add_task("recording", total=args.tasks, info="")
             arrays, meta = data.generate(
                 family,
@@ -135,7 +120,7 @@ def cmd_train(argv: list[str]) -> int:
         if args.resume and not (out / training.CHECKPOINT).exists():
             raise ConfigError(f"--resume: {out} holds no checkpoint to continue from")
         arrays, meta = data.load(args.data)
-        with _progress(console, "steps") as bar:
+        with progress_bar(console, "steps", ("info",)) as bar:
             task = bar.add_task(args.model.method.upper(), total=args.train.steps, info="")
 
             def report(step, loss):

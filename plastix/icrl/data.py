@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from plastix.agents.base import ConfigError
+from plastix.errors import ConfigError
 from plastix.icrl.tasks import Family, SourceConfig
 from plastix.runs import atomic_write_bytes
 
@@ -45,7 +45,7 @@ def save(out, arrays: dict, meta: dict) -> Path:
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **{k: np.asarray(v) for k, v in arrays.items()})
     atomic_write_bytes(out / "data.npz", buffer.getvalue())
-    from plastix.train import __version__
+    from plastix._version import __version__
 
     meta = {"format": FORMAT, "version": VERSION, "plastix_version": __version__, **meta}
     atomic_write_bytes(out / "meta.json", json.dumps(meta, indent=1).encode())

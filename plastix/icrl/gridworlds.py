@@ -24,9 +24,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from plastix.agents.base import require
 from plastix.envs.base import TimeStep
 from plastix.envs.spaces import Box, Discrete
+from plastix.errors import require
 
 MOVES = jnp.array([[0, 0], [0, -1], [0, 1], [-1, 0], [1, 0]], jnp.int32)
 SPLITS = ("train", "test")

@@ -22,8 +22,8 @@ import jax
 import numpy as np
 import pandas as pd
 
-from plastix.agents.base import require
 from plastix.analysis.stats import interval
+from plastix.errors import require
 from plastix.icrl import evaluation
 from plastix.icrl.tasks import SourceConfig
 from plastix.icrl.training import family_of, load_trained

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
-from plastix.agents.base import require
+from plastix.errors import require
 
 
 @dataclass(frozen=True)

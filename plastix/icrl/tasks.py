@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from plastix.agents.base import ConfigError
+from plastix.errors import ConfigError
 from plastix.icrl import bandits
 from plastix.icrl.bandits import BanditEnv
 from plastix.icrl.gridworlds import DarkKeyToDoor, DarkRoom

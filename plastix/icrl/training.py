@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from plastix.agents.base import ConfigError, require
+from plastix.errors import ConfigError, require
 from plastix.icrl.tasks import LABELLED, Family, FamilyConfig
 from plastix.icrl.transformer import HistoryTransformer
 from plastix.runs import MetricLog, atomic_write_bytes, atomic_write_json, read_json

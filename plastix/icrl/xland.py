@@ -28,9 +28,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from plastix.agents.base import ConfigError
 from plastix.envs.base import TimeStep
 from plastix.envs.spaces import Box, Discrete
+from plastix.errors import ConfigError
 from plastix.icrl.gridworlds import held_out
 
 # tile kinds usable as goal objects or distractors (xminigrid Tiles ids)

@@ -1,4 +1,4 @@
-"""On-policy gradient estimators: REINFORCE and PPO (see ``plastix.iterative`` for the loop)."""
+"""On-policy gradient estimators: REINFORCE and PPO (run by ``plastix.training.iterative``)."""
 
 from plastix.onpolicy.ppo import PPO, PPOConfig
 from plastix.onpolicy.reinforce import BASELINES, REINFORCE, REINFORCEConfig

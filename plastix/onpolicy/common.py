@@ -16,18 +16,29 @@ Roll-outs run on jittable environments (``JaxEnv``) only, ``num_envs`` copies vm
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import optax
 from flax import struct
 
-from plastix.agents.base import ConfigError, check_network_fields, net_spec_of
+from plastix import optim
 from plastix.envs.spaces import Box, Discrete, Space
-from plastix.nets import ACTIVATIONS, NetSpec, after_encoder, encode
-from plastix.plasticity.metrics import layer_outputs
+from plastix.errors import ConfigError
+from plastix.nets import (
+    ACTIVATIONS,
+    NetSpec,
+    after_encoder,
+    check_network_fields,
+    encode,
+    is_injection_branch,
+    layer_outputs,
+    net_spec_of,
+)
 
 
 @dataclass(frozen=True)
@@ -80,6 +91,16 @@ class ValueNet(nn.Module):
         return after_encoder(self, self.spec, encode(self.spec, obs), 1, 1.0)[..., 0]
 
 
+def optimizer(learning_rate, max_grad_norm: float, eps: float = 1e-8):
+    """Adam (with a count per parameter array, so interventions can restart any part of it)
+    after a global-norm clip, behind per-array freeze switches (injection branches start
+    frozen): ``optax.adam`` otherwise."""
+    tx = optax.chain(optim.scale_by_adam(eps=eps), optax.scale_by_learning_rate(learning_rate))
+    if max_grad_norm != float("inf"):
+        tx = optax.chain(optax.clip_by_global_norm(max_grad_norm), tx)
+    return optim.freezable(tx, frozen_at_init=is_injection_branch)
+
+
 def check_spaces(name: str, observation_space: Space, action_space: Space) -> None:
     if not isinstance(observation_space, Box):
         raise ConfigError(f"{name} needs Box observations, got {observation_space}")
@@ -92,13 +113,24 @@ def check_spaces(name: str, observation_space: Space, action_space: Space) -> No
 class Policy:
     """The actor (and optional critic) networks and the action distribution."""
 
-    def __init__(self, spec: NetSpec, observation_space: Space, action_space: Space):
+    def __init__(
+        self,
+        spec: NetSpec,
+        observation_space: Space,
+        action_space: Space,
+        injection: tuple[str, ...] = (),
+    ):
+        """``injection`` names the networks built with plasticity-injection branches."""
         self.observation_space = observation_space
         self.action_space = action_space
         self.discrete = isinstance(action_space, Discrete)
         action_dim = action_space.n if self.discrete else action_space.shape[0]
-        self.actor = ActorNet(spec, action_dim, self.discrete)
-        self.critic = ValueNet(spec)
+
+        def body(network):
+            return dataclasses.replace(spec, injection=network in injection)
+
+        self.actor = ActorNet(body("actor"), action_dim, self.discrete)
+        self.critic = ValueNet(body("critic"))
 
     def init(self, key: jax.Array, with_critic: bool) -> dict[str, Any]:
         obs = jnp.zeros((1,) + tuple(self.observation_space.shape), jnp.float32)

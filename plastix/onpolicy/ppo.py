@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from plastix.agents.base import require
+from plastix.errors import require
 from plastix.onpolicy.common import (
     EnvCarry,
     NetworkFields,
@@ -26,6 +26,7 @@ from plastix.onpolicy.common import (
     evaluate,
     gae,
     normalize,
+    optimizer,
     reset_envs,
     rollout,
 )
@@ -98,14 +99,17 @@ class PPO:
     Config = PPOConfig
     networks = ("actor", "critic")
 
-    def __init__(self, config: PPOConfig, env, total_steps: int):
+    def __init__(self, config: PPOConfig, env, total_steps: int, injection: tuple[str, ...] = ()):
         check_spaces(self.name, env.observation_space, env.action_space)
         self.config = config
         self.env = env
         self.observation_space, self.action_space = env.observation_space, env.action_space
         self.total_steps = int(total_steps)
         self.policy = Policy(
-            config.net_spec(env.observation_space), env.observation_space, env.action_space
+            config.net_spec(env.observation_space),
+            env.observation_space,
+            env.action_space,
+            injection,
         )
         self.max_steps_per_iteration = config.parallel_envs * config.rollout_steps
         iterations = max(1, -(-int(total_steps) // self.max_steps_per_iteration))
@@ -115,10 +119,7 @@ class PPO:
             if config.anneal_lr
             else config.learning_rate
         )
-        tx = optax.adam(lr, eps=1e-5)
-        if config.max_grad_norm != float("inf"):
-            tx = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), tx)
-        self.tx = tx
+        self.tx = optimizer(lr, config.max_grad_norm, eps=1e-5)
 
     def init(self, key) -> PPOState:
         net_key, env_key = jax.random.split(key)

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from plastix.agents.base import require
+from plastix.errors import require
 from plastix.onpolicy.common import (
     NetworkFields,
     Policy,
@@ -37,6 +37,7 @@ from plastix.onpolicy.common import (
     episodes,
     evaluate,
     normalize,
+    optimizer,
     reset_envs,
     rollout,
 )
@@ -100,21 +101,20 @@ class PGState:
 class REINFORCE:
     name = "reinforce"
     Config = REINFORCEConfig
-    networks = ("actor", "critic")
 
-    def __init__(self, config: REINFORCEConfig, env, total_steps: int):
+    def __init__(
+        self, config: REINFORCEConfig, env, total_steps: int, injection: tuple[str, ...] = ()
+    ):
         check_spaces(self.name, env.observation_space, env.action_space)
         self.config = config
         self.env = env
         self.observation_space, self.action_space = env.observation_space, env.action_space
         self.total_steps = int(total_steps)
         self.horizon = env.max_episode_steps
-        self.policy = Policy(config.net_spec(env.observation_space), *_spaces(env))
+        self.networks = ("actor", "critic") if config.baseline == "value" else ("actor",)
+        self.policy = Policy(config.net_spec(env.observation_space), *_spaces(env), injection)
         self.max_steps_per_iteration = config.episodes_per_iteration * self.horizon
-        tx = optax.adam(config.learning_rate)
-        if config.max_grad_norm != float("inf"):
-            tx = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), tx)
-        self.tx = tx
+        self.tx = optimizer(config.learning_rate, config.max_grad_norm)
 
     def init(self, key) -> PGState:
         params = self.policy.init(key, with_critic=self.config.baseline == "value")

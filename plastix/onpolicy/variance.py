@@ -64,7 +64,7 @@ class VarianceConfig:
     """random seed."""
 
     def __post_init__(self):
-        from plastix.agents.base import require
+        from plastix.errors import require
 
         require(
             len(self.batch_sizes) >= 1 and all(b >= 1 for b in self.batch_sizes),

@@ -1,9 +1,8 @@
-"""Diagnostics logged while an agent trains: per network, on a batch from the replay buffer.
+"""Diagnostics logged while an agent trains: per network, on a batch of the inputs it sees.
 
 Every ``every`` environment steps, for every network of the agent (``critic``, ``actor``; and
 for a network with convolutions also its ``encoder`` alone, as ``critic/encoder/...``), the run
-store gets
-``<network>/<metric>`` per seed:
+store gets ``<network>/<metric>`` per seed:
 
 | metric | meaning |
 |---|---|
@@ -15,8 +14,11 @@ store gets
 | ``weight_norm`` | L2 norm of the network's parameters |
 | ``distance_from_init`` | L2 distance of the parameters from their initial values |
 
-The gradient norm is logged with the update metrics (``grad_norm``). For an ensemble (SAC's
-twin critics) every metric is the mean over its members.
+The inputs are a batch from the replay buffer for the off-policy agents and the observations
+of a short roll-out of the current policy for the methods that learn in iterations; each
+training program supplies its networks' activations on them (``measure`` is the one place the
+metrics are computed). The gradient norm is logged with the update metrics (``grad_norm``).
+For an ensemble (SAC's twin critics) every metric is the mean over its members.
 """
 
 from __future__ import annotations
@@ -26,8 +28,7 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
-from plastix import replay
-from plastix.agents.base import Agent, AgentState, require
+from plastix.errors import require
 from plastix.plasticity import metrics
 
 
@@ -38,7 +39,7 @@ class DiagnosticsConfig:
     every: int | None = 5_000
     """environment steps between measurements (None: no diagnostics)."""
     batch_size: int = 256
-    """replay transitions the activations are measured on."""
+    """inputs (replay transitions) the activations are measured on."""
     dormant_tau: float = 0.025
     """τ of the τ-dormant ratio (a unit is dormant when its normalised score is <= τ)."""
 
@@ -54,7 +55,8 @@ class DiagnosticsConfig:
         )
 
 
-def _layer_metrics(members: list[dict], tau: float) -> dict[str, jax.Array]:
+def layer_metrics(members: list[dict], tau: float) -> dict[str, jax.Array]:
+    """The activation metrics of one network (the mean over an ensemble's members)."""
     out: dict[str, list] = {
         "fau": [],
         "dormant_0": [],
@@ -74,31 +76,32 @@ def _layer_metrics(members: list[dict], tau: float) -> dict[str, jax.Array]:
     return {name: jnp.mean(jnp.stack(values)) for name, values in out.items()}
 
 
-def diagnose(
-    agent: Agent,
-    agent_state: AgentState,
+def measure(
+    activations: dict[str, list[dict]],
+    params: dict,
     initial_params: dict,
-    buffer: replay.ReplayBuffer,
-    key: jax.Array,
-    config: DiagnosticsConfig,
+    tau: float,
 ) -> dict[str, jax.Array]:
-    """All diagnostics of one seed, as ``{"<network>/<metric>": scalar}``."""
-    batch = replay.sample(buffer, key, config.batch_size, 1, agent.config.gamma)
+    """All diagnostics of one seed, ``{"<network>/<metric>": scalar}``.
+
+    ``activations``: ``{network: [layers, ...]}`` with one ``{layer path: array}`` per ensemble
+    member; ``params`` and ``initial_params``: ``{network: parameters}``.
+    """
     out = {}
-    for network, members in agent.activations(agent_state, batch).items():
-        for name, value in _layer_metrics(members, config.dormant_tau).items():
+    for network, members in activations.items():
+        for name, value in layer_metrics(members, tau).items():
             out[f"{network}/{name}"] = value
         encoders = [
             {p: h for p, h in layers.items() if p.startswith("encoder/")} for layers in members
         ]
-        params, initial = agent_state.params[network], initial_params[network]
-        out[f"{network}/weight_norm"] = metrics.tree_norm(params)
-        out[f"{network}/distance_from_init"] = metrics.distance(params, initial)
+        current, initial = params[network], initial_params[network]
+        out[f"{network}/weight_norm"] = metrics.tree_norm(current)
+        out[f"{network}/distance_from_init"] = metrics.distance(current, initial)
         if encoders[0]:
-            for name, value in _layer_metrics(encoders, config.dormant_tau).items():
+            for name, value in layer_metrics(encoders, tau).items():
                 out[f"{network}/encoder/{name}"] = value
-            out[f"{network}/encoder/weight_norm"] = metrics.tree_norm(params["encoder"])
+            out[f"{network}/encoder/weight_norm"] = metrics.tree_norm(current["encoder"])
             out[f"{network}/encoder/distance_from_init"] = metrics.distance(
-                params["encoder"], initial["encoder"]
+                current["encoder"], initial["encoder"]
             )
     return out

@@ -1,7 +1,8 @@
 """Plasticity diagnostics: pure functions of activations and parameter trees.
 
 Activations come from a network applied with ``mutable=["activations"]``: every hidden layer
-``sow``s its post-ReLU output as ``<layer>_out`` (see ``plastix.nets``). A dense layer's output
+``sow``s its post-ReLU output as ``<layer>_out`` (``plastix.nets.layer_outputs`` keys them by
+layer path). A dense layer's output
 is ``[batch, units]``; a convolution's is ``[batch, H, W, channels]``, whose units are its
 channels (each channel is one filter; its spatial positions are samples of that unit).
 
@@ -24,22 +25,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-
-def layer_outputs(activations: Any) -> dict[str, jax.Array]:
-    """``{"torso/dense_0": array, ...}`` from a sown ``activations`` collection.
-
-    ``sow`` stores a tuple per name; this takes its last entry and drops the ``_out`` suffix,
-    so the keys are the layers' parameter paths.
-    """
-    flat = {}
-    for path, value in jax.tree_util.tree_flatten_with_path(
-        activations, is_leaf=lambda x: isinstance(x, tuple)
-    )[0]:
-        keys = [getattr(p, "key", getattr(p, "idx", None)) for p in path]
-        name = "/".join(str(k) for k in keys if not isinstance(k, int))
-        array = value[-1] if isinstance(value, tuple) else value
-        flat[name.removesuffix("_out")] = array
-    return flat
+from plastix.nets import layer_outputs  # noqa: F401  (where the activations come from)
 
 
 def _unit_axes(h: jax.Array) -> tuple[int, ...]:

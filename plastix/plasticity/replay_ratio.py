@@ -11,8 +11,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-from plastix.plasticity.config import ReplayScheduleConfig
-
 
 class ReplayRatioSchedule:
     """Base class: a fixed ratio."""
@@ -93,7 +91,8 @@ class AdaptiveReplayRatio(ReplayRatioSchedule):
         return ratios
 
 
-def make_schedule(config: ReplayScheduleConfig, fixed_ratio: float) -> ReplayRatioSchedule:
+def make_schedule(config, fixed_ratio: float) -> ReplayRatioSchedule:
+    """The schedule a ``ReplayScheduleConfig`` describes."""
     if config.kind == "steps":
         return StepSchedule(fixed_ratio, config.at, config.values)
     if config.kind == "adaptive":

@@ -21,7 +21,7 @@ from typing import Any
 
 import jax
 
-from plastix.agents.base import ConfigError
+from plastix.errors import ConfigError
 
 LAYER_SCOPES = ("encoder", "torso")
 

@@ -1,9 +1,10 @@
-"""The training loop as pure functions: one learn step shared by both environment kinds, a
-compiled chunk of environment steps for jittable environments, and evaluation.
+"""The off-policy training loop as pure functions: one learn step shared by both environment
+kinds, a compiled chunk of environment steps for jittable environments, and evaluation.
 
 For a jittable environment a chunk of the run (act, step, store, update ``replay_ratio`` times,
-track episodes) is one ``jax.lax.scan``; ``train`` ``vmap``s it over seeds and compiles it once.
-For a host environment the same ``learn`` function is compiled and called between host steps.
+track episodes) is one ``jax.lax.scan``; the off-policy programs (``training.offpolicy``)
+``vmap`` it over seeds and compile it once. For a host environment the same ``learn`` function
+is compiled and called between host steps.
 
 Replay ratio: every environment step adds ``replay_ratio * num_envs`` to an update credit (once
 ``learning_starts`` is reached); the step then performs ``floor(credit)`` updates and keeps the
@@ -25,22 +26,6 @@ from plastix.agents.base import Agent, AgentState
 from plastix.config import RunConfig
 from plastix.envs.base import TimeStep
 from plastix.plasticity.augment import random_shift
-
-# Each seed's key feeds independent streams told apart by salts: the keys of evaluation number
-# i are derive_keys(keys, EVALUATION_SALT, i); 10, 11, 12 serve reset, shrink-and-perturb and
-# ReDo, 20 the replay-ratio schedule's FAU batches.
-EVALUATION_SALT, DIAGNOSTICS_SALT, INTERVENTION_SALT, REPLAY_SCHEDULE_SALT = 1, 2, 10, 20
-
-
-def derive_keys(keys: jax.Array, *salts: int) -> jax.Array:
-    """Per-seed keys ``fold_in(fold_in(key, salts[0]), salts[1]) ...`` for a stack of keys."""
-
-    def derive(key):
-        for salt in salts:
-            key = jax.random.fold_in(key, salt)
-        return key
-
-    return jax.vmap(derive)(keys)
 
 
 @struct.dataclass

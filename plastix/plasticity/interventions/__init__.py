@@ -1,0 +1,103 @@
+"""The interventions, one module each, in the order they act when several are due at once.
+
+Adding a cure: write its module (a ``Config`` and an ``Intervention`` subclass, see
+``base``) and add one line to ``BUILT_IN``; a cure of your own, outside plastix:
+``plastix.register_intervention(MyCure)``. Its config then joins ``PlasticityConfig``, the CLI
+(``--<name>.<field>``), the run record and every algorithm whose program offers what it needs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from plastix.errors import ConfigError, unknown
+from plastix.keys import Stream
+from plastix.plasticity.interventions.augment import Augment, AugmentConfig
+from plastix.plasticity.interventions.base import Context, Intervention, Moment, Target
+from plastix.plasticity.interventions.inject import Inject, InjectConfig, inject
+from plastix.plasticity.interventions.prime import Prime, PrimeConfig
+from plastix.plasticity.interventions.redo import ReDo, ReDoConfig, redo, redo_masks
+from plastix.plasticity.interventions.replay_schedule import ReplaySchedule, ReplayScheduleConfig
+from plastix.plasticity.interventions.reset import Reset, ResetConfig, reset
+from plastix.plasticity.interventions.shrink_perturb import (
+    ShrinkPerturb,
+    ShrinkPerturbConfig,
+    shrink_perturb,
+)
+
+REGISTRY: dict[str, type[Intervention]] = {}
+
+BUILT_IN = (
+    Reset,
+    ShrinkPerturb,
+    ReDo,
+    Prime,
+    Inject,
+    Augment,
+    ReplaySchedule,
+)
+
+
+def register(cls: type[Intervention], replace: bool = False) -> type[Intervention]:
+    """Adds an intervention class to the registry (usable as a decorator); it acts after the
+    ones registered before it."""
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        raise ConfigError(
+            f"an intervention needs a lower-case identifier as its name, got {name!r}"
+        )
+    if not (isinstance(cls, type) and issubclass(cls, Intervention)):
+        raise ConfigError(f"{name}: an intervention must subclass plastix Intervention")
+    config = getattr(cls, "Config", None)
+    if not (dataclasses.is_dataclass(config) and config.__dataclass_params__.frozen):
+        raise ConfigError(f"{name}: Config must be a frozen dataclass")
+    if name in REGISTRY and not replace:
+        raise ConfigError(f"an intervention named {name!r} is registered already")
+    taken = {c.stream: n for n, c in REGISTRY.items() if n != name}
+    if cls.salt is not None and cls.salt in taken and not replace:
+        raise ConfigError(f"{name}: key stream {cls.salt} is {taken[cls.salt]!r}'s")
+    REGISTRY[name] = cls
+    return cls
+
+
+def get(name: str) -> type[Intervention]:
+    if name not in REGISTRY:
+        raise unknown("intervention", name, list(REGISTRY))
+    return REGISTRY[name]
+
+
+for _cls in BUILT_IN:
+    register(_cls)
+
+assert {c.salt for c in BUILT_IN if c.salt} <= set(Stream)
+
+__all__ = [
+    "BUILT_IN",
+    "REGISTRY",
+    "Augment",
+    "AugmentConfig",
+    "Context",
+    "Inject",
+    "InjectConfig",
+    "Intervention",
+    "Moment",
+    "Prime",
+    "PrimeConfig",
+    "ReDo",
+    "ReDoConfig",
+    "ReplaySchedule",
+    "ReplayScheduleConfig",
+    "Reset",
+    "ResetConfig",
+    "ShrinkPerturb",
+    "ShrinkPerturbConfig",
+    "Target",
+    "get",
+    "inject",
+    "redo",
+    "redo_masks",
+    "register",
+    "reset",
+    "shrink_perturb",
+]

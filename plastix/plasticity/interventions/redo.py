@@ -1,0 +1,161 @@
+"""ReDo (Sokar et al. 2023, "The Dormant Neuron Phenomenon in Deep RL"): every ``every`` updates
+or steps, find the τ-dormant units of the hidden layers on a batch of inputs, re-initialise
+their incoming weights, zero their outgoing weights and the Adam moments of both."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+
+from plastix.errors import ConfigError, require
+from plastix.keys import Stream
+from plastix.plasticity.interventions.base import Periodic, check_every, consistent, where
+from plastix.plasticity.metrics import dormant_mask
+from plastix.plasticity.selectors import layers_of
+
+
+@dataclass(frozen=True)
+class ReDoConfig:
+    """ReDo (Sokar et al. 2023): recycle τ-dormant units."""
+
+    every: int | None = None
+    """interval (unset: off)."""
+    unit: Literal["steps", "updates"] = "updates"
+    """whether ``every`` counts environment steps or gradient updates."""
+    tau: float = 0.1
+    """a unit is dormant if its normalised activation score is <= τ."""
+    batch_size: int = 256
+    """inputs (replay transitions) on which dormancy is measured."""
+    networks: str = "all"
+    """networks whose hidden layers are recycled: all, or critic, actor (comma-separated)."""
+
+    def __post_init__(self):
+        check_every("redo", self.every)
+        require(self.tau >= 0.0, f"redo.tau (τ) must be >= 0, got {self.tau}")
+        require(self.batch_size >= 2, f"redo.batch_size must be >= 2, got {self.batch_size}")
+
+
+def _set_path(tree: dict, path: str, value) -> dict:
+    """A copy of a nested dict with ``path`` (``a/b/c``) replaced."""
+    head, _, rest = path.partition("/")
+    new = dict(tree)
+    new[head] = _set_path(tree[head], rest, value) if rest else value
+    return new
+
+
+def _get_path(tree: dict, path: str):
+    for part in path.split("/"):
+        tree = tree[part]
+    return tree
+
+
+def _on_axis(units: jax.Array, ensemble: bool, axis_from_end: int, ndim: int) -> jax.Array:
+    """``units`` ([units], or [members, units]) reshaped to lie on one axis of an ``ndim``
+    array, counted from the end, after the ensemble's member axis."""
+    shape = [1] * ndim
+    if ensemble:
+        shape[0] = units.shape[0]
+    shape[ndim - axis_from_end] = units.shape[-1]
+    return units.reshape(shape)
+
+
+def redo_masks(params: dict, activations: dict, tau: float, networks) -> tuple[dict, dict]:
+    """Masks of ReDo's edits for the dormant units of every hidden layer.
+
+    Returns ``(incoming, outgoing)``: trees of bools shaped like ``params``. ``incoming`` marks
+    the weights into each dormant unit (its kernel column / conv filter, its bias, its
+    LayerNorm scale and offset); ``outgoing`` marks the weights out of it in the next layer.
+    A convolution's unit is a channel; where the last convolution is flattened into the first
+    dense layer, channel ``c`` feeds the rows ``r < H·W·C`` with ``r % C == c``.
+    """
+    incoming = jax.tree.map(lambda p: jnp.zeros(p.shape, bool), params)
+    outgoing = jax.tree.map(lambda p: jnp.zeros(p.shape, bool), params)
+    for net in networks:
+        members = activations[net]
+        order = layers_of(params[net])
+        ensemble = len(members) > 1
+        for layer in members[0]:
+            # [units] or [members, units]
+            dormant = jnp.stack([dormant_mask(m[layer], tau) for m in members])
+            if not ensemble:
+                dormant = dormant[0]
+
+            kernel_path = f"{net}/{layer}/kernel"
+            kernel = _get_path(params, kernel_path)
+            into_unit = _on_axis(dormant, ensemble, 1, kernel.ndim)
+            incoming = _set_path(incoming, kernel_path, jnp.broadcast_to(into_unit, kernel.shape))
+            incoming = _set_path(incoming, f"{net}/{layer}/bias", dormant)
+            norm = layer.replace("dense_", "norm_").replace("conv_", "norm_")
+            scope = layer.split("/")[0]
+            if norm.split("/")[1] in params[net][scope]:
+                for leaf in ("scale", "bias"):
+                    incoming = _set_path(incoming, f"{net}/{norm}/{leaf}", dormant)
+            following = order[order.index(layer) + 1]
+            next_path = f"{net}/{following}/kernel"
+            next_kernel = _get_path(params, next_path)
+            h = members[0][layer]
+            if h.ndim == 4 and not following.startswith("encoder/"):
+                # flattened [H, W, C] features: row r belongs to channel r % C (r < H*W*C)
+                channels = h.shape[-1]
+                rows = jnp.arange(next_kernel.shape[-2])
+                is_feature = rows < h.shape[1] * h.shape[2] * channels  # not the action rows
+                row_mask = jnp.where(is_feature, dormant[..., rows % channels], False)
+                mask = row_mask[..., :, None]
+            else:
+                mask = _on_axis(dormant, ensemble, 2, next_kernel.ndim)
+            outgoing = _set_path(outgoing, next_path, jnp.broadcast_to(mask, next_kernel.shape))
+    return incoming, outgoing
+
+
+def redo(
+    agent,
+    state,
+    key: jax.Array,
+    batch,
+    tau: float,
+    networks=None,
+):
+    """ReDo (Sokar et al. 2023, "The Dormant Neuron Phenomenon in Deep RL").
+
+    On ``batch``, find every τ-dormant unit of the hidden layers of ``networks`` (default: all
+    networks with hidden layers); re-initialise its incoming weights, zero its outgoing weights,
+    and zero the Adam moments of both. Zero outgoing weights leave the network's outputs
+    unchanged at the moment of recycling (without LayerNorm); the unit can learn again.
+    """
+    activations = agent.activations(state, batch)
+    networks = list(activations) if networks is None else list(networks)
+    incoming, outgoing = redo_masks(state.params, activations, tau, networks)
+    fresh = agent.init(key).params
+    params = where(incoming, fresh, state.params)
+    params = jax.tree.map(lambda m, p: jnp.where(m, 0.0, p), outgoing, params)
+    touched = jax.tree.map(jnp.logical_or, incoming, outgoing)
+    return consistent(state, params, touched)
+
+
+class ReDo(Periodic):
+    name = "redo"
+    Config = ReDoConfig
+    salt = Stream.REDO
+
+    def check(self):
+        params = self.target.param_shapes()
+        layered = [n for n, p in params.items() if "torso" in p]
+        c = self.config
+        wanted = layered if c.networks == "all" else [n.strip() for n in c.networks.split(",")]
+        unknown = [n for n in wanted if n not in layered]
+        if unknown:
+            raise ConfigError(
+                f"redo.networks: unknown network(s) {', '.join(unknown)}; "
+                f"valid choices: all, {', '.join(layered)}"
+            )
+        self.networks = wanted
+
+    def act(self, state, key):
+        c = self.config
+        sample_key, init_key = jax.random.split(key)
+        batch = self.target.inputs(state, sample_key, c.batch_size)
+        view = self.target.agent_state(state)
+        return redo(self.target.model, view, init_key, batch, c.tau, self.networks)

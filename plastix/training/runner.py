@@ -1,0 +1,362 @@
+"""The one host loop of every run: chunks, evaluation, diagnostics, interventions, the NaN stop,
+progress, checkpoints, signals and the run directory.
+
+Per chunk the runner asks the program to ``advance`` (one compiled, seed-vmapped ``scan`` for a
+jittable environment), logs what the chunk did, stops with ``TrainingDiverged`` if an update
+metric is not finite, then at the chunk's end evaluates, measures the diagnostics and lets the
+interventions act when they are due (``Moment``), and writes the run directory now and then.
+Chunks end wherever something is due (``FixedClock``/``StepClock``).
+
+Every way a run ends leaves a true status in ``summary.json``: ``completed``, ``diverged``,
+``interrupted`` (Ctrl-C or SIGTERM: the chunk in flight finishes, a checkpoint is written;
+a second signal stops at once, keeping the last checkpoint) or ``failed``; a run whose process
+was killed says ``running`` with no process holding its lock, which readers show as ``dead``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+from rich.console import Console
+
+from plastix import console as out
+from plastix import runs
+from plastix.config import RunConfig
+from plastix.errors import TrainingDiverged
+from plastix.keys import Stream, derive_keys, seed_keys
+from plastix.plasticity.config import PlasticityConfig
+from plastix.plasticity.diagnostics import DiagnosticsConfig, measure
+from plastix.plasticity.interventions import Context, Moment
+from plastix.plasticity.interventions.base import REPLAY_RATIO
+from plastix.plasticity.scheduler import Scheduler, max_replay_ratio
+from plastix.training import checkpoint
+from plastix.training.book import Book, Writer
+from plastix.training.program import Program
+
+WRITE_SECONDS = 10.0
+"""seconds between writes of the metrics and the summary (the heartbeat of a live run)."""
+
+
+class Interrupted(Exception):
+    """A signal asked the run to stop; it stopped at a chunk boundary with a checkpoint."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@dataclass
+class Outcome:
+    """What a run produced: the metrics table, the summary and the final state."""
+
+    metrics: pd.DataFrame
+    summary: dict
+    state: Any
+    run_dir: Path | None = None
+    interrupted: int | None = field(default=None)
+    """the signal that stopped it, if one did."""
+
+
+class Runner:
+    def __init__(
+        self,
+        program: Program,
+        run: RunConfig,
+        diagnostics: DiagnosticsConfig | None = None,
+        plasticity: PlasticityConfig | None = None,
+        options: dict | None = None,
+        progress: bool = True,
+        console: Console | None = None,
+        algorithms_with: dict | None = None,
+    ):
+        """Builds (and so validates) every intervention against ``program``; nothing is
+        compiled yet. ``options``: Python objects a config cannot hold (a replay-ratio
+        schedule); ``algorithms_with``: capability -> algorithms, for error messages."""
+        self.program = program
+        self.run = run
+        self.diagnostics = DiagnosticsConfig() if diagnostics is None else diagnostics
+        self.plasticity = PlasticityConfig() if plasticity is None else plasticity
+        self.progress = progress
+        self.console = console or out.stderr()
+        options = dict(options or {})
+        ratio = run.replay_ratio
+        if REPLAY_RATIO in program.capabilities:
+            ratio = max_replay_ratio(self.plasticity, run.replay_ratio, options)
+        self.context = Context(
+            seeds=run.seeds,
+            replay_ratio=run.replay_ratio,
+            max_updates_per_step=program.updates_per_step(ratio),
+            measure=self.measure,
+            options=options,
+            algorithms_with=dict(algorithms_with or {}),
+        )
+        self.scheduler = Scheduler(self.plasticity, program, self.context)
+        self.seed_ids = [run.seed + k for k in range(run.seeds)]
+        self.keys = seed_keys(run.seed, run.seeds)
+        intervals = [run.log_every, run.eval_every] + self.scheduler.intervals()
+        if self.diagnostics.every:
+            intervals.append(self.diagnostics.every)
+        self.chunk = program.clock.chunk(intervals)
+        self._diagnose = None
+        self._stop: int | None = None
+
+    # diagnostics -------------------------------------------------------------------------------
+
+    def measure(self, state, keys, compile_only: bool = False) -> dict[str, np.ndarray]:
+        """The diagnostics of every seed of ``state`` with per-seed ``keys`` (the interventions
+        read them too: the Adaptive Replay Ratio's FAU)."""
+        if self._diagnose is None:
+            program, config = self.program, self.diagnostics
+
+            def diagnose(state, initial, key):
+                activations = program.activations(state, key, config.batch_size)
+                return measure(activations, program.params(state), initial, config.dormant_tau)
+
+            self._diagnose = jax.jit(jax.vmap(diagnose)).lower(state, self.initial, keys).compile()
+        if compile_only:
+            return {}
+        values = self._diagnose(state, self.initial, keys)
+        return {name: np.asarray(v) for name, v in values.items()}
+
+    # signals -----------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _signals(self):
+        """SIGINT and SIGTERM ask to stop at the next chunk boundary; a second one stops at
+        once. Handlers are only installed in the main thread (Python's rule)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def ask(signum, frame):
+            if self._stop is not None:
+                raise KeyboardInterrupt
+            self._stop = signum
+            self.console.print(
+                f"[bold]{signal.Signals(signum).name}[/]: stopping after this chunk "
+                "(with a checkpoint); again to stop at once"
+            )
+
+        previous = {s: signal.signal(s, ask) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+    # the loop ----------------------------------------------------------------------------------
+
+    def execute(self, run_dir: Path | None = None, resume: bool = False) -> Outcome:
+        """Runs to the step budget (from the checkpoint in ``run_dir`` with ``resume``), writing
+        the run directory if there is one (its ``config.json`` written and its lock held by the
+        caller). A resume that cannot start leaves every file as it was."""
+        program, run = self.program, self.run
+        self.book = Book(self.seed_ids)
+        self.summary: dict[str, Any] = {
+            "status": "compiling",
+            "agent": program.algorithm,
+            "env": run.env,
+            "seeds": self.seed_ids,
+            "steps": run.steps,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+        }
+        self.writer = Writer(run_dir)
+        self.timings = {"compile_seconds": 0.0, "train_seconds": 0.0, "loop_seconds": 0.0}
+        self.position = {"iteration": 0, "evaluations": 0, "before": 0}
+        self.state, self.steps, self.started, self.valid = None, None, False, False
+        wall_start = time.perf_counter()
+        status, interrupted = "compiling", None
+        with self._signals():
+            try:
+                if resume:
+                    self.summary["resumed_at"] = runs.load_summary(run_dir).get("resumed_at", [])
+                else:
+                    self.writer.summary(dict(self.summary, updated=time.time()))
+                self._start(run_dir if resume else None)
+                status = "running"
+                self._loop()
+                status = "completed"
+            except Interrupted as e:
+                status, interrupted = "interrupted", e.signum
+                self.summary["signal"] = signal.Signals(e.signum).name
+            except KeyboardInterrupt:
+                status = "interrupted"
+                self.summary["signal"] = "SIGINT"
+                raise
+            except TrainingDiverged:
+                status = "diverged"
+                raise
+            except BaseException:
+                status = "failed"
+                raise
+            finally:
+                self._finish(status, time.perf_counter() - wall_start, resume)
+        if self.progress:
+            self.console.print(out.seed_table(self.summary))
+        return Outcome(self.book.frame(), self.summary, self.state, run_dir, interrupted)
+
+    def _start(self, resume_dir: Path | None) -> None:
+        """Initial state (or the checkpoint's) and every compiled piece."""
+        program, clock = self.program, self.program.clock
+        compiling = self.console.status("compiling ...") if self.progress else None
+        with compiling or contextlib.nullcontext():
+            start = time.perf_counter()
+            state = self.scheduler.initialize(program.init(self.keys))
+            self.initial = jax.tree.map(jnp.copy, jax.vmap(program.params)(state))
+            if resume_dir is not None:
+                state, self.initial, meta, host = checkpoint.load(resume_dir, state, self.initial)
+                state, exact = program.restore_host(state, host)
+                self.position = {k: meta[k] for k in self.position}
+                self.scheduler.load_state_dict(meta["scheduler"])
+                self.timings.update(meta["timings"])
+                self.book.restore(runs.load_metrics(resume_dir), meta["metric_rows"])
+                self.summary["resumed_at"].append(int(program.env_steps(state).min()))
+                if not exact:
+                    self.summary["resumed_with_fresh_episodes"] = True
+            self.state, self.valid = state, True
+            program.compile(state, clock.lengths(self.chunk, self.position["iteration"]))
+            if self.diagnostics.every:
+                keys = derive_keys(self.keys, Stream.DIAGNOSTICS, 0)
+                self._compile_measure(state, keys)
+            self.timings["compile_seconds"] += time.perf_counter() - start
+        self.steps = program.env_steps(state)
+        self.started = True
+
+    def _loop(self) -> None:
+        program, run, clock, book = self.program, self.run, self.program.clock, self.book
+        pos, timings, state = self.position, self.timings, self.state
+        steps = self.steps
+        label = f"{program.algorithm} {run.env}"
+        bar = task = None
+        if self.progress:
+            bar = out.progress_bar(self.console, "steps", ("sps", "ret", "eval"))
+            done = int(min(steps.min(), clock.total_steps))
+            task = bar.add_task(
+                label, total=clock.total_steps, completed=done, sps="-", ret="-", eval="-"
+            )
+            bar.start()
+        self.bar = bar
+        loop_start = last_write = last_checkpoint = time.perf_counter()
+        loop_before = timings["loop_seconds"]
+        try:
+            while not clock.done(pos["iteration"], steps):
+                n = clock.next(pos["iteration"], self.chunk)
+                start = time.perf_counter()
+                self.valid = False
+                state, chunk = program.advance(state, n, pos["iteration"])
+                self.state, self.valid = state, True
+                elapsed = time.perf_counter() - start
+                timings["train_seconds"] += elapsed
+                pos["iteration"] += n
+                advanced = chunk.steps - steps
+                self.steps = steps = chunk.steps
+                step = int(steps.min())
+                book.chunk(chunk, step, float(advanced.mean()) / max(elapsed, 1e-9))
+                book.check_finite(chunk, self.writer.run_dir)
+                now = clock.now(pos["iteration"], steps)
+                moment = Moment(step, now, pos["before"], program.updates(state), clock.units)
+                last = clock.done(pos["iteration"], steps)
+                if moment.every(run.eval_every) or last:
+                    keys = derive_keys(self.keys, Stream.EVALUATION, pos["evaluations"])
+                    book.evaluation(steps, program.evaluate(state, pos["evaluations"], keys))
+                    pos["evaluations"] += 1
+                if self.diagnostics.every and moment.every(self.diagnostics.every):
+                    keys = derive_keys(self.keys, Stream.DIAGNOSTICS, pos["iteration"])
+                    book.rows(step, self.measure(state, keys))
+                if not last:  # nothing acts after the last step
+                    note = self.scheduler.note(moment)
+                    if bar and note:
+                        bar.update(task, description=f"{program.algorithm} {note}")
+                    self.valid = False
+                    state, logged = self.scheduler.apply(state, moment, self.keys)
+                    self.state, self.valid = state, True
+                    if bar and note:
+                        bar.update(task, description=label)
+                    book.rows(step, logged)
+                pos["before"] = now
+                if bar:
+                    bar.update(
+                        task,
+                        completed=int(min(step, clock.total_steps)),
+                        sps=f"{advanced.sum() / max(elapsed, 1e-9):,.0f}",
+                        ret=out.fmt_mean(book.recent_means()),
+                        eval=out.fmt_mean(book.last_eval),
+                    )
+                tick = time.perf_counter()
+                timings["loop_seconds"] = loop_before + tick - loop_start
+                if last:
+                    break
+                if self._stop is not None:
+                    raise Interrupted(self._stop)
+                if self.writer.on and tick - last_checkpoint >= run.checkpoint_seconds:
+                    self.writer.metrics(book.log)
+                    self.writer.checkpoint(program, state, self.initial, self._meta())
+                    last_checkpoint = last_write = tick
+                if self.writer.on and tick - last_write > WRITE_SECONDS:
+                    self.writer.metrics(book.log)
+                    heartbeat = dict(status="running", steps_done=step, updated=time.time())
+                    self.writer.summary(dict(self.summary, **heartbeat))
+                    last_write = tick
+        finally:
+            if bar:
+                bar.stop()
+
+    def _finish(self, status: str, wall_seconds: float, resume: bool) -> None:
+        """The summary (and the final files) of a run that ends as ``status``."""
+        program, summary, timings = self.program, self.summary, self.timings
+        try:
+            if not self.started:
+                if resume or not self.writer.on:
+                    return  # a resume that could not start touches nothing
+                summary["status"] = status
+                self.writer.summary(dict(summary, updated=time.time()))
+                return
+            steps = self.steps
+            summary.update(
+                status=status,
+                steps_done=int(steps.min()),
+                steps_per_seed=[int(x) for x in steps],
+                iterations=self.position["iteration"],
+                wall_seconds=wall_seconds,
+                **timings,
+                **program.summary(),
+            )
+            train = max(timings["train_seconds"], 1e-9)
+            summary["steps_per_second_per_seed"] = float(steps.sum()) / len(steps) / train
+            summary["steps_per_second"] = float(steps.sum()) / train
+            summary.update(self.book.per_seed())
+            if not self.writer.on:
+                return
+            self.writer.metrics(self.book.log)
+            if self.valid:
+                self.writer.checkpoint(program, self.state, self.initial, self._meta())
+                self.writer.params(jax.vmap(program.policy_state)(self.state))
+            else:
+                summary["state_lost"] = "stopped mid-chunk; the last checkpoint is kept"
+            self.writer.summary(dict(summary, updated=time.time()))
+        finally:
+            program.close()
+
+    def _compile_measure(self, state, keys) -> None:
+        self.measure(state, keys, compile_only=True)
+
+    def _meta(self) -> dict:
+        return {
+            **self.position,
+            "scheduler": self.scheduler.state_dict(),
+            "timings": dict(self.timings),
+            "metric_rows": len(self.book.log.seed),
+        }
