@@ -66,14 +66,19 @@ def test_ppo_learns_a_dark_room_goal():
         def reset(self, key):
             return self.reset_to(key, jnp.array([7, 2]))
 
+    # The goal pays only once found, so some seeds never find it: on seeds 100-107, 3 of 8
+    # reached it within 30k steps with the default entropy bonus, 5 of 8 with 0.05 (and 6 of 8
+    # in 60k steps with the default). The test runs 8 seeds (one vmapped program) and asks
+    # for 2: a PPO that cannot learn the room gets none.
     result = plastix.train(
         "ppo",
         env=OneGoal(),
         steps=30_000,
-        seeds=1,
+        seeds=8,
         eval_every=15_000,
+        entropy_coef=0.05,
         progress=False,
         diagnostics=DiagnosticsConfig(every=None),
     )
-    # the best return is 15: 5 steps to the goal, then 15 steps on it
-    assert result.eval_returns().max().max() >= 10
+    # a return counts the steps spent on the goal (16 at best: it is 5 moves away)
+    assert (result.eval_returns().max() >= 10).sum() >= 2
