@@ -50,14 +50,15 @@ def _adam(b1: float, b2: float, step) -> optax.GradientTransformation:
 def adam(
     learning_rate: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8
 ) -> optax.GradientTransformation:
-    return _adam(b1, b2, lambda m_hat, v_hat: -learning_rate * m_hat / (jnp.sqrt(v_hat) + eps))
+    step = lambda m_hat, v_hat: -learning_rate * m_hat / (jnp.sqrt(v_hat) + eps)  # noqa: E731
+    return _adam(b1, b2, step)
 
 
 def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8):
     """Adam's normalised step ``m̂ / (√v̂ + ε)`` with a count per parameter array, without the
     learning rate: ``optax.chain(scale_by_adam(), optax.scale_by_learning_rate(lr))`` is
-    ``optax.adam(lr)`` whose statistics ``reset_where`` can restart array by array (a
-    learning-rate schedule keeps its own count)."""
+    ``optax.adam(lr)`` (to float rounding) whose statistics ``reset_where`` can restart array
+    by array (a learning-rate schedule keeps its own count)."""
     return _adam(b1, b2, lambda m_hat, v_hat: m_hat / (jnp.sqrt(v_hat) + eps))
 
 

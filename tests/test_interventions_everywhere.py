@@ -45,22 +45,21 @@ def test_reset_redo_and_shrink_perturb_on_ppo_through_the_cli(tmp_path):
     assert plastix.read_record(out).plasticity.reset == ResetConfig(every=2048, layers="critic")
 
 
-@pytest.fixture(scope="module")
-def ppo_runner():
-    config = api.agent_config("ppo", {"hidden_sizes": (8,), "rollout_steps": 16})
+@pytest.mark.parametrize(
+    "agent, options",
+    [("ppo", {"rollout_steps": 16}), ("reinforce", {"episodes_per_iteration": 2})],
+)
+def test_a_reset_renews_the_critic_and_restarts_its_adam_statistics(agent, options):
+    config = api.agent_config(agent, {"hidden_sizes": (8,), **options})
     run = plastix.RunConfig(steps=640, seeds=2, eval_every=640, log_every=64)
-    plasticity = PlasticityConfig(reset=ResetConfig(every=64, layers="critic"))
-    runner = api.prepare("ppo", config, run, progress=False, plasticity=plasticity)
-    state = runner.program.init(runner.keys)
-    runner.program.compile(state, {1})
-    state, _ = runner.program.advance(state, 1, 0)
-    return runner, state
-
-
-def test_a_reset_on_ppo_renews_the_critic_and_restarts_its_adam_statistics(ppo_runner):
-    runner, state = ppo_runner
+    plasticity = PlasticityConfig(reset=ResetConfig(every=1, unit="updates", layers="critic"))
+    runner = api.prepare(agent, config, run, progress=False, plasticity=plasticity)
     program = runner.program
-    moment = Moment(64, 1, 0, program.updates(state), program.clock.units)
+    state = program.init(runner.keys)
+    program.compile(state, {1})
+    state, chunk = program.advance(state, 1, 0)
+    now = program.clock.now(1, chunk.steps)
+    moment = Moment(int(chunk.steps.min()), now, 0, program.updates(state), program.clock.units)
     new, logged_values = runner.scheduler.apply(state, moment, runner.keys)
     np.testing.assert_array_equal(logged_values["intervention/reset"], [1.0, 1.0])
     # the critic takes the fresh values of the reset's key stream; the actor keeps its own

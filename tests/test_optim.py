@@ -23,6 +23,21 @@ def test_matches_optax_adam():
             np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-8)
 
 
+def test_scale_by_adam_chained_with_a_schedule_matches_optax_adam():
+    schedule = optax.linear_schedule(2.5e-3, 0.0, 20)
+    ours = optax.chain(optim.scale_by_adam(eps=1e-5), optax.scale_by_learning_rate(schedule))
+    reference = optax.adam(schedule, eps=1e-5)
+    p = params()
+    s_ours, s_ref = ours.init(p), reference.init(p)
+    step_ours, step_ref = jax.jit(ours.update), jax.jit(reference.update)
+    for i in range(20):
+        g = jax.tree.map(lambda x, i=i: 3 * jnp.sin(x * (i + 1)), p)
+        u1, s_ours = step_ours(g, s_ours)
+        u2, s_ref = step_ref(g, s_ref)
+        for x, y in zip(jax.tree.leaves(u1), jax.tree.leaves(u2), strict=True):
+            np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-12)
+
+
 def test_reset_where_restarts_only_the_selected_statistics():
     p = params()
     opt = optax.chain(optax.clip_by_global_norm(1.0), optim.adam(1e-2))
