@@ -100,3 +100,24 @@ def enable_compilation_cache() -> str | None:
     path = setting or os.path.join(base, "plastix", "jax")
     jax.config.update("jax_compilation_cache_dir", path)
     return path
+
+
+def available_memory() -> int | None:
+    """Bytes the default JAX device can still take (None: unknown): the accelerator's free
+    memory, or on the CPU the system's available memory (``MemAvailable``)."""
+    import jax
+
+    device = jax.devices()[0]
+    if device.platform != "cpu":
+        stats = device.memory_stats() or {}
+        if "bytes_limit" in stats:
+            return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+        return None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None

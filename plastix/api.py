@@ -30,6 +30,7 @@ from plastix.plasticity import scheduler
 from plastix.plasticity.config import PlasticityConfig
 from plastix.plasticity.diagnostics import DiagnosticsConfig
 from plastix.plasticity.replay_ratio import ReplayRatioSchedule
+from plastix.rundir import RunDir
 from plastix.training import checkpoint, record
 from plastix.training.program import Program
 from plastix.training.runner import Runner
@@ -214,11 +215,10 @@ def run_training(name: str, agent_config, run: RunConfig, **options) -> TrainRes
     ``options``: ``prepare``'s (``env``, ``progress``, ``diagnostics``, ``plasticity``, ...)."""
     runner = prepare(name, agent_config, run, **options)
     replay_schedule = options.get("replay_schedule")
-    lock = None
+    claim = None
     try:
-        run_dir = runs.prepare_run_dir(run.out, run.overwrite) if run.out else None
-        if run_dir is not None:
-            lock = runs.RunLock(run_dir).acquire()
+        claim = RunDir.claim(run.out, run.overwrite) if run.out else None
+        if claim is not None:
             entry = record.make(
                 name,
                 agent_config,
@@ -228,14 +228,16 @@ def run_training(name: str, agent_config, run: RunConfig, **options) -> TrainRes
                 replay_schedule_object=None if replay_schedule is None else repr(replay_schedule),
                 jittable_env=runner.program.jittable,
             )
-            runs.atomic_write_json(run_dir / runs.CONFIG_FILE, entry)
-        outcome = runner.execute(run_dir)
+            runs.atomic_write_json(claim.path / runs.CONFIG_FILE, entry)
+        outcome = runner.execute(claim)
     except BaseException:
         runner.program.close()
+        if claim is not None and claim.staged:
+            claim.abandon()
         raise
     finally:
-        if lock is not None:
-            lock.release()
+        if claim is not None:
+            claim.release()
     return _result(runner, outcome)
 
 
@@ -331,14 +333,18 @@ def resume(
         diagnostics=entry.diagnostics,
         plasticity=entry.plasticity,
     )
-    lock = runs.RunLock(run_dir).acquire()
     try:
-        outcome = runner.execute(run_dir, resume=True)
+        claim = RunDir.existing(run_dir)
+    except BaseException:
+        runner.program.close()
+        raise
+    try:
+        outcome = runner.execute(claim, resume=True)
         if run.steps != entry.run.steps:
             raw = dict(entry.raw, run=dataclasses.asdict(run))
             runs.atomic_write_json(run_dir / runs.CONFIG_FILE, raw)
     finally:
-        lock.release()
+        claim.release()
     return _result(runner, outcome)
 
 

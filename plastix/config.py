@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
-from plastix.errors import require
+from plastix.errors import check_types, require
+
+MAX_STEPS = 2_000_000_000
+"""the most environment steps per seed: the step and update counters are 32-bit integers."""
+MAX_REPLAY_RATIO = 1024.0
+"""the highest replay ratio (the literature goes to 128; more is almost surely a typo)."""
+MAX_COUNT = 100_000
+"""the most seeds, parallel environments or evaluation episodes of a run."""
 
 
 @dataclass(frozen=True)
@@ -39,24 +47,26 @@ class RunConfig:
     boundary); one is also written when the run ends, is interrupted or fails."""
 
     def __post_init__(self):
+        check_types(self)
         require(
-            self.steps >= 1,
-            f"steps must be a positive number of environment steps, got {self.steps}",
+            1 <= self.steps <= MAX_STEPS,
+            f"steps must be a positive number of environment steps up to {MAX_STEPS:,} (the "
+            f"step counters are 32-bit), got {self.steps}",
         )
         require(
-            self.replay_ratio > 0,
-            f"replay_ratio must be > 0 (updates per environment "
+            0 < self.replay_ratio <= MAX_REPLAY_RATIO and math.isfinite(self.replay_ratio),
+            f"replay_ratio must be > 0 and <= {MAX_REPLAY_RATIO:g} (updates per environment "
             f"step, e.g. 0.25, 1 or 16), got {self.replay_ratio}",
         )
-        require(self.seeds >= 1, f"seeds must be >= 1, got {self.seeds}")
+        for name in ("seeds", "num_envs", "eval_episodes"):
+            value = getattr(self, name)
+            require(1 <= value <= MAX_COUNT, f"{name} must be in 1..{MAX_COUNT:,}, got {value}")
         require(self.seed >= 0, f"seed must be >= 0, got {self.seed}")
-        require(self.num_envs >= 1, f"num_envs must be >= 1, got {self.num_envs}")
         require(
             self.steps % self.num_envs == 0,
             f"steps ({self.steps}) must be a multiple of num_envs ({self.num_envs})",
         )
         require(self.eval_every >= 1, f"eval_every must be >= 1, got {self.eval_every}")
-        require(self.eval_episodes >= 1, f"eval_episodes must be >= 1, got {self.eval_episodes}")
         require(self.log_every >= 1, f"log_every must be >= 1, got {self.log_every}")
         require(
             self.checkpoint_seconds >= 0,

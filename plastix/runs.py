@@ -23,10 +23,11 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import shutil
 import socket
 import tempfile
+import warnings
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,9 @@ LOCK_FILE = ".plastix.lock"
 METRIC_COLUMNS = ("seed", "step", "metric", "value")
 LIVE = ("compiling", "running")
 """statuses of a run whose process is still at work (if it is alive)."""
+FINAL = ("completed", "diverged")
+"""statuses of a run that ended of itself; the others (interrupted, failed, dead) are
+incomplete and are not ranked as results unless asked."""
 
 
 class RunExistsError(FileExistsError):
@@ -138,22 +142,6 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     )
 
 
-def prepare_run_dir(out: str | os.PathLike, overwrite: bool) -> Path:
-    """Checks (before any work) that ``out`` may be written; clears it if ``overwrite``."""
-    path = Path(out)
-    if path.exists() and not path.is_dir():
-        raise RunExistsError(f"{path} exists and is not a directory")
-    if path.exists() and any(path.iterdir()):
-        if not overwrite:
-            raise RunExistsError(
-                f"run directory {path} already exists; choose another --out or pass --overwrite "
-                "to replace it"
-            )
-        shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 class MetricLog:
     """Metric rows kept in memory and written to ``metrics.parquet`` atomically."""
 
@@ -206,7 +194,8 @@ def read_json(path: Path) -> dict:
 
 
 def find_runs(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Path]:
-    """Run directories (those holding ``config.json``) at or below each path, sorted."""
+    """Run directories (those holding ``config.json``) at or below each path, sorted; hidden
+    folders (a run being staged to replace another) are passed over."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     found: set[Path] = set()
@@ -216,33 +205,119 @@ def find_runs(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Pa
         if (p / CONFIG_FILE).exists():
             found.add(p)
         else:
-            found.update(c.parent for c in p.rglob(CONFIG_FILE))
+            for config in p.rglob(CONFIG_FILE):
+                if not any(part.startswith(".") for part in config.relative_to(p).parts[:-1]):
+                    found.add(config.parent)
     if not found:
         raise FileNotFoundError(f"no run directories (with {CONFIG_FILE}) under {list(paths)}")
     return sorted(found)
 
 
-def load_runs(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> pd.DataFrame:
+class CorruptRun(ValueError):
+    """A run directory whose files cannot be read as a run's."""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a reader needs of a run: where, its record and summary, its true status."""
+
+    path: Path
+    config: dict
+    summary: dict
+    status: str
+
+    @property
+    def agent(self) -> str:
+        return self.config["agent"]
+
+    @property
+    def env(self) -> str:
+        return self.config["run"]["env"]
+
+    @property
+    def complete(self) -> bool:
+        """Whether the run ended of itself (its budget done, or diverged): a final result."""
+        return self.status in FINAL
+
+
+def read_run(run_dir: str | os.PathLike) -> RunInfo:
+    """A run's record and summary, checked enough to list and compare it; ``CorruptRun``
+    names what is wrong."""
+    run_dir = Path(run_dir)
+    try:
+        config = read_json(run_dir / CONFIG_FILE)
+    except (OSError, ValueError) as e:
+        raise CorruptRun(f"{CONFIG_FILE} cannot be read ({e})") from None
+    run = config.get("run") if isinstance(config, dict) else None
+    if not (
+        isinstance(config, dict)
+        and isinstance(config.get("agent"), str)
+        and isinstance(run, dict)
+        and all(k in run for k in ("env", "replay_ratio", "seeds"))
+    ):
+        raise CorruptRun(f"{CONFIG_FILE} is not a run record (no agent, env or seeds)")
+    try:
+        summary = load_summary(run_dir)
+    except FileNotFoundError:
+        summary = {}
+    except (OSError, ValueError) as e:
+        raise CorruptRun(f"{SUMMARY_FILE} cannot be read ({e})") from None
+    if not isinstance(summary, dict):
+        raise CorruptRun(f"{SUMMARY_FILE} is not a summary")
+    return RunInfo(run_dir, config, summary, run_status(run_dir, summary) if summary else "unknown")
+
+
+def scan(paths) -> tuple[list[RunInfo], list[tuple[Path, str]]]:
+    """Every run at or below ``paths``: those that can be read, and ``(path, reason)`` of those
+    that cannot."""
+    good, bad = [], []
+    for run_dir in find_runs(paths):
+        try:
+            good.append(read_run(run_dir))
+        except CorruptRun as e:
+            bad.append((run_dir, str(e)))
+    return good, bad
+
+
+def load_runs(
+    paths: str | os.PathLike | Iterable[str | os.PathLike], complete_only: bool = False
+) -> pd.DataFrame:
     """Loads every run at or below ``paths`` into one long table.
 
-    Columns: ``run`` (the directory), ``agent``, ``env``, ``replay_ratio``, ``seed``, ``step``,
-    ``metric``, ``value``. Pivot it for wide views, e.g.
+    Columns: ``run`` (the directory), ``agent``, ``env``, ``replay_ratio``, ``status`` (the true
+    one: ``completed``, ``interrupted``, ``dead``, ...), ``seed``, ``step``, ``metric``,
+    ``value``. ``complete_only`` keeps the runs that ended of themselves (completed or
+    diverged). A run that cannot be read is left
+    out with a warning; ``table.attrs["skipped"]`` lists ``(run, reason)``. Pivot it for wide
+    views, e.g.
     ``df[df.metric == "eval_return"].pivot_table(index="step", columns="seed", values="value")``.
     """
+    good, skipped = scan(paths)
     frames = []
-    for run_dir in find_runs(paths):
-        config = read_json(run_dir / CONFIG_FILE)
-        metrics_path = run_dir / METRICS_FILE
-        if metrics_path.exists():
-            frame = pq.read_table(metrics_path).to_pandas()
-        else:
-            frame = pd.DataFrame({c: [] for c in METRIC_COLUMNS})
-        frame.insert(0, "run", str(run_dir))
-        frame.insert(1, "agent", config["agent"])
-        frame.insert(2, "env", config["run"]["env"])
-        frame.insert(3, "replay_ratio", float(config["run"]["replay_ratio"]))
+    for info in good:
+        if complete_only and not info.complete:
+            continue
+        try:
+            frame = load_metrics(info.path)
+        except (OSError, ValueError, pa.ArrowException) as e:
+            skipped.append((info.path, f"{METRICS_FILE} cannot be read ({e})"))
+            continue
+        frame.insert(0, "run", str(info.path))
+        frame.insert(1, "agent", info.agent)
+        frame.insert(2, "env", info.env)
+        frame.insert(3, "replay_ratio", float(info.config["run"]["replay_ratio"]))
+        frame.insert(4, "status", info.status)
         frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
+    if skipped:
+        warnings.warn(
+            "left out runs that cannot be read: "
+            + "; ".join(f"{path} ({reason})" for path, reason in skipped),
+            stacklevel=2,
+        )
+    columns = ["run", "agent", "env", "replay_ratio", "status", *METRIC_COLUMNS]
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    table.attrs["skipped"] = [(str(p), r) for p, r in skipped]
+    return table
 
 
 def load_metrics(run_dir: str | os.PathLike) -> pd.DataFrame:

@@ -12,7 +12,7 @@ MAX_LINES = 400
 # Each module's layer; a module may import its own layer (without cycles) and those below.
 LAYERS = [
     ("plastix._version", "plastix._xla", "plastix.errors", "plastix.keys", "plastix.console"),
-    ("plastix.config", "plastix.envs", "plastix.runs"),
+    ("plastix.config", "plastix.envs", "plastix.runs", "plastix.rundir"),
     ("plastix.nets", "plastix.optim", "plastix.replay"),
     ("plastix.agents", "plastix.onpolicy", "plastix.es", "plastix.icrl", "plastix.analysis"),
     ("plastix.plasticity",),

@@ -14,6 +14,7 @@ def fake_run(path, env, offset, seeds=4, with_diagnostics=True):
     path.mkdir(parents=True)
     config = {"agent": "dqn", "run": {"env": env, "replay_ratio": 1.0, "seeds": seeds}}
     (path / runs.CONFIG_FILE).write_text(json.dumps(config))
+    (path / runs.SUMMARY_FILE).write_text(json.dumps({"status": "completed"}))
     log = runs.MetricLog()
     for step in (100, 200, 300):
         for s in range(seeds):

@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 
 import jax.numpy as jnp
 import numpy as np
@@ -84,6 +85,7 @@ def test_load_runs_gives_one_table_for_a_folder_of_runs(stored_run):
         "agent",
         "env",
         "replay_ratio",
+        "status",
         "seed",
         "step",
         "metric",
@@ -100,12 +102,17 @@ def test_existing_run_is_never_overwritten_unless_asked(stored_run):
     assert (out / runs.METRICS_FILE).read_bytes() == before
 
 
-def test_overwrite_replaces_the_run(tmp_path):
+def test_overwrite_replaces_a_run_and_nothing_else(stored_run, tmp_path):
     out = tmp_path / "run"
     out.mkdir()
     (out / "stale.txt").write_text("old")
-    plastix.train("dqn", "CartPole-v1", out=out, overwrite=True, **TINY)
-    assert not (out / "stale.txt").exists() and (out / runs.SUMMARY_FILE).exists()
+    with pytest.raises(runs.RunExistsError, match="only replaces a plastix run"):
+        plastix.train("dqn", "CartPole-v1", out=out, overwrite=True, **TINY)
+    assert (out / "stale.txt").read_text() == "old"
+    copy = tmp_path / "copy"
+    shutil.copytree(stored_run[0], copy)
+    plastix.train("dqn", "CartPole-v1", out=copy, overwrite=True, seed=7, **TINY)
+    assert runs.load_summary(copy)["seeds"] == [7]
 
 
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch):

@@ -26,7 +26,7 @@ from flax import struct
 
 from plastix import optim
 from plastix.envs.spaces import Box, Space
-from plastix.errors import ConfigError, require
+from plastix.errors import ConfigError, check_types, require
 from plastix.nets import NetSpec, check_network_fields, is_injection_branch, net_spec_of
 from plastix.replay import Batch
 
@@ -71,6 +71,7 @@ class OffPolicyConfig:
     """clip gradients to this global norm (``inf`` turns clipping off)."""
 
     def __post_init__(self):
+        check_types(self)
         require(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}")
         require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         require(self.buffer_size >= 1, f"buffer_size must be >= 1, got {self.buffer_size}")

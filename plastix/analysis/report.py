@@ -186,15 +186,29 @@ def write_report(
     order: Sequence[str] | None = None,
     preface: str = "",
     overwrite: bool = False,
+    include_incomplete: bool = False,
 ) -> Path:
     """Writes ``<out>/report.md`` and its PNGs; returns the report's path. ``preface`` is
-    Markdown placed right under the title (experiments state their claims there)."""
+    Markdown placed right under the title (experiments state their claims there). Runs that
+    did not end of themselves (interrupted, failed, dead, still running) are left out of the
+    comparisons, and named, unless ``include_incomplete``."""
     if last < 1:
         raise ValueError(f"last must be >= 1, got {last}")
     out = Path(out)
     if (out / REPORT_FILE).exists() and not overwrite:
         raise FileExistsError(f"{out / REPORT_FILE} exists; pass --overwrite to replace it")
     table = runs.load_runs(paths)
+    skipped = table.attrs.get("skipped", [])
+    final = table.status.isin(runs.FINAL)
+    left_out = sorted(set(zip(table.run[~final], table.status[~final], strict=True)))
+    if not include_incomplete:
+        table = table[final]
+        if table.empty:
+            raise ValueError(
+                "no run here ended of itself (completed or diverged): "
+                + ", ".join(f"{run} ({status})" for run, status in left_out)
+                + "; pass --include-incomplete to report them anyway"
+            )
     names = names or labels(sorted(table.run.unique()))
     found = comparisons(table, metric, last, names, order)
     out.mkdir(parents=True, exist_ok=True)
@@ -235,7 +249,15 @@ def write_report(
             lines += [f"![diagnostics](diagnostics-{slug}.png)", ""]
     lines += ["## Runs", ""]
     for run in sorted(table.run.unique()):
-        lines.append(f"- {names[run]}: `{run}`")
+        status = table.status[table.run == run].iloc[0]
+        note = "" if status in runs.FINAL else f" — **{status}**, not a final result"
+        lines.append(f"- {names[run]}: `{run}`{note}")
+    if left_out and not include_incomplete:
+        lines += ["", "Left out, as they did not end of themselves:", ""]
+        lines += [f"- `{run}` ({status})" for run, status in left_out]
+    if skipped:
+        lines += ["", "Left out, as they cannot be read:", ""]
+        lines += [f"- `{run}`: {reason}" for run, reason in skipped]
     path = out / REPORT_FILE
     runs.atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
     return path

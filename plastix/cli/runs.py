@@ -15,7 +15,7 @@ def cmd_ls(argv: list[str]) -> int:
     if not argv:
         return fail("ls needs one or more run directories or folders of runs")
     try:
-        found = runs.find_runs(argv)
+        found, corrupt = runs.scan(argv)
     except FileNotFoundError as e:
         return fail(str(e))
     table = Table()
@@ -31,25 +31,25 @@ def cmd_ls(argv: list[str]) -> int:
         "steps/s",
     ):
         table.add_column(column, overflow="fold")
-    for run_dir in found:
-        config = runs.load_config(run_dir)
-        try:
-            summary = runs.load_summary(run_dir)
-        except FileNotFoundError:
-            summary = {}
+    for info in found:
+        summary, run = info.summary, info.config["run"]
         final = summary.get("final_eval_return_mean")
         table.add_row(
-            str(run_dir),
-            config["agent"],
-            config["run"]["env"],
-            str(config["run"]["replay_ratio"]),
-            str(config["run"]["seeds"]),
+            str(info.path),
+            info.agent,
+            info.env,
+            str(run["replay_ratio"]),
+            str(run["seeds"]),
             f"{summary.get('steps_done', 0):,}",
-            runs.run_status(run_dir, summary),
+            info.status,
             "-" if final is None else f"{final:.1f}",
             f"{summary.get('steps_per_second', 0):,.0f}",
         )
     wide_console().print(table)
+    for path, reason in corrupt:
+        stderr().print(
+            f"[bold]not a readable run:[/] {path}: {reason}", highlight=False, soft_wrap=True
+        )
     return 0
 
 
@@ -91,6 +91,8 @@ def cmd_report(argv: list[str]) -> int:
         """the report's title."""
         overwrite: bool = False
         """replace an existing report in --out."""
+        include_incomplete: bool = False
+        """also compare runs that did not end of themselves (interrupted, failed, dead)."""
 
     args = tyro.cli(ReportArgs, args=argv, prog="plastix report")
     from plastix.analysis.report import write_report
@@ -103,6 +105,7 @@ def cmd_report(argv: list[str]) -> int:
             last=args.last,
             title=args.title,
             overwrite=args.overwrite,
+            include_incomplete=args.include_incomplete,
         )
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         return fail(str(e))

@@ -111,6 +111,9 @@ def guarded(action, out, done: str) -> int:
         return fail(str(e), code=1)
     except KeyboardInterrupt:
         return interrupted(out)
+    except OSError as e:  # a full disk, a folder taken away: what was written is kept
+        where = f" in {e.filename}" if e.filename else ""
+        return fail(f"cannot write the run{where}: {e.strerror or e}; what was written is kept")
     if result.run_dir is not None:
         stderr().print(f"{done} [bold]{result.run_dir}[/]")
     return 0

@@ -5,11 +5,14 @@ from __future__ import annotations
 import difflib
 
 import gymnasium as gym
+import jax
+import numpy as np
 
 from plastix.envs.base import HostEnv, JaxEnv, TimeStep
 from plastix.envs.gymnasium_env import GymnasiumEnv, GymnaxAsGymnasium
 from plastix.envs.gymnax_env import ALIASES, GYMNAX_IDS, GymnaxEnv
 from plastix.envs.spaces import Box, Discrete, Space
+from plastix.errors import ConfigError
 
 GYMNASIUM_PREFIX = "gymnasium:"
 
@@ -24,6 +27,7 @@ __all__ = [
     "JaxEnv",
     "Space",
     "TimeStep",
+    "check_observations",
     "env_choices",
     "is_jittable",
     "make_env",
@@ -52,8 +56,13 @@ def check_env_name(name: str) -> None:
             )
         return
     if name not in GYMNAX_IDS and name not in ALIASES:
+        close = difflib.get_close_matches(name, env_choices(), n=3)
+        close += [
+            f"{GYMNASIUM_PREFIX}{g}" for g in difflib.get_close_matches(name, gym.registry, n=2)
+        ]
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
         raise EnvNotFoundError(
-            f"unknown environment {name!r}. Valid choices: {', '.join(env_choices())}; "
+            f"unknown environment {name!r}.{hint} Valid choices: {', '.join(env_choices())}; "
             f"or any Gymnasium id as '{GYMNASIUM_PREFIX}ID' "
             f"(e.g. {GYMNASIUM_PREFIX}LunarLander-v3)."
         )
@@ -81,6 +90,44 @@ def make_env(env, num_envs: int = 1) -> JaxEnv | HostEnv:
         f"cannot make an environment from {type(env).__name__}: pass an id (str), a "
         "gymnasium.Env, or an object with the plastix JaxEnv interface"
     )
+
+
+def check_observations(env) -> None:
+    """Checks, before anything is built on it, that the environment's first observation has
+    the shape, a numeric type and (for a host environment) the bounds its observation space
+    declares; a ``ConfigError`` names what differs."""
+    space = env.observation_space
+    if isinstance(env, GymnasiumEnv):
+        single = env.vector_env.envs[0]
+        try:
+            obs, _ = single.reset(seed=0)
+        except Exception as e:  # the user's environment failing: name it
+            raise ConfigError(f"{env.name}: reset() failed: {type(e).__name__}: {e}") from None
+        obs = np.asarray(obs)
+        declared = env.vector_env.single_observation_space
+        low, high = np.asarray(declared.low), np.asarray(declared.high)
+    else:
+        try:
+            obs, _ = jax.eval_shape(env.reset, jax.random.key(0))
+        except Exception as e:
+            raise ConfigError(f"{env.name}: reset() failed: {type(e).__name__}: {e}") from None
+        low = high = None
+    if tuple(obs.shape) != tuple(space.shape):
+        raise ConfigError(
+            f"{env.name}: reset() returns observations of shape {tuple(obs.shape)}, but its "
+            f"observation space says {tuple(space.shape)}"
+        )
+    if not (np.issubdtype(obs.dtype, np.number) or obs.dtype == bool):
+        raise ConfigError(f"{env.name}: observations must be numbers, got dtype {obs.dtype}")
+    if low is not None:
+        outside = (obs < low) | (obs > high)
+        if outside.any():
+            i = np.unravel_index(int(np.flatnonzero(outside)[0]), obs.shape)
+            raise ConfigError(
+                f"{env.name}: its first observation lies outside its observation space at "
+                f"{int(outside.sum())} of {obs.size} entries (entry {tuple(map(int, i))}: "
+                f"{obs[i]} not in [{low[i]}, {high[i]}])"
+            )
 
 
 def is_jittable(env) -> bool:

@@ -19,19 +19,20 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from plastix.envs.base import TimeStep
 from plastix.envs.spaces import Box, Discrete, Space
+from plastix.errors import ConfigError
 
 
 def convert_space(space: gym.Space, what: str, env_name: str) -> Space:
     if isinstance(space, gym.spaces.Discrete):
         if int(space.start) != 0:
-            raise ValueError(
+            raise ConfigError(
                 f"{env_name}: Discrete {what} space starting at {space.start} is not supported "
                 "(plastix numbers actions from 0)"
             )
         return Discrete(int(space.n))
     if isinstance(space, gym.spaces.Box):
         return Box.from_bounds(space.low, space.high, space.shape)
-    raise ValueError(
+    raise ConfigError(
         f"{env_name}: its {what} space {type(space).__name__} is not supported "
         "(plastix supports Discrete and Box spaces)"
     )

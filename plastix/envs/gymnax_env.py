@@ -12,6 +12,7 @@ from gymnax.environments import spaces as gymnax_spaces
 
 from plastix.envs.base import TimeStep
 from plastix.envs.spaces import Box, Discrete, Space
+from plastix.errors import ConfigError
 
 GYMNAX_IDS: tuple[str, ...] = tuple(gymnax.registered_envs)
 
@@ -28,7 +29,7 @@ def convert_space(space: Any, what: str, env_name: str) -> Space:
     if isinstance(space, gymnax_spaces.Box):
         shape = tuple(space.shape) if space.shape else ()
         return Box.from_bounds(np.asarray(space.low), np.asarray(space.high), shape)
-    raise ValueError(
+    raise ConfigError(
         f"{env_name}: its {what} space {type(space).__name__} is not supported "
         "(plastix supports Discrete and Box spaces)"
     )

@@ -18,6 +18,7 @@ episodes, in order, optionally subsampled; every episode has exactly ``horizon``
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import jax
@@ -53,17 +54,77 @@ def save(out, arrays: dict, meta: dict) -> Path:
 
 
 def load(path) -> tuple[dict[str, np.ndarray], dict]:
+    """A dataset's arrays and meta, checked against each other (``validate``)."""
     path = Path(path)
     if not (path / "meta.json").exists():
         raise FileNotFoundError(f"{path} is not a plastix dataset (no meta.json)")
-    meta = json.loads((path / "meta.json").read_text())
-    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-        raise ValueError(
-            f"{path} holds format {meta.get('format')!r} version {meta.get('version')!r}; "
-            f"this plastix reads {FORMAT!r} version {VERSION}"
+    try:
+        meta = json.loads((path / "meta.json").read_text())
+    except ValueError as e:
+        raise ConfigError(f"{path / 'meta.json'} is not valid JSON ({e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        got = meta if not isinstance(meta, dict) else (meta.get("format"), meta.get("version"))
+        raise ConfigError(
+            f"{path} holds format and version {got!r}; this plastix reads {FORMAT!r} version "
+            f"{VERSION}"
         )
-    with np.load(path / "data.npz") as data:
-        return {k: data[k] for k in data.files}, meta
+    try:
+        with np.load(path / "data.npz") as data:
+            arrays = {k: data[k] for k in data.files}
+    except FileNotFoundError:
+        raise ConfigError(f"{path} has meta.json but no data.npz") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise ConfigError(f"{path / 'data.npz'} is damaged or truncated ({e})") from None
+    validate(arrays, meta, path)
+    return arrays, meta
+
+
+def validate(arrays: dict, meta: dict, where="the dataset") -> None:
+    """Checks a dataset before anything trains on it: the arrays its meta describes, in the
+    shapes it gives (tasks ``N``, steps per history ``T``, the family's observation size),
+    finite observations and rewards, actions the family has."""
+    missing = [k for k in REQUIRED if k not in arrays]
+    keys = [k for k in ("family", "num_tasks", "steps_per_history") if k not in meta]
+    if missing or keys:
+        raise ConfigError(f"{where} lacks {', '.join(missing + [f'meta {k}' for k in keys])}")
+    family = Family.from_settings(meta["family"])
+    n, t = int(meta["num_tasks"]), int(meta["steps_per_history"])
+    expect = {"action": (n, t), "reward": (n, t), "done": (n, t)}
+    if family.has_optimal_action and "optimal_action" in arrays:
+        expect["optimal_action"] = (n, t)
+    for name, shape in expect.items():
+        if arrays[name].shape != shape:
+            raise ConfigError(
+                f"{where}: {name} has shape {arrays[name].shape}, but the meta says {n} tasks "
+                f"× {t} steps {shape}"
+            )
+    obs = arrays["obs"]
+    if obs.shape[:2] != (n, t) or int(np.prod(obs.shape[2:])) != family.obs_dim:
+        raise ConfigError(
+            f"{where}: obs has shape {obs.shape}; {family.name} needs ({n}, {t}) and "
+            f"{family.obs_dim} numbers per observation"
+        )
+    if len(arrays["task"]) != n:
+        raise ConfigError(f"{where}: task holds {len(arrays['task'])} tasks, the meta says {n}")
+    if family.episodic and t % family.horizon:
+        raise ConfigError(
+            f"{where}: {t} steps per history is not a whole number of {family.horizon}-step "
+            "episodes"
+        )
+    for name in ("obs", "reward"):
+        bad = int(np.size(arrays[name]) - np.isfinite(arrays[name]).sum())
+        if bad:
+            raise ConfigError(f"{where}: {name} holds {bad} values that are NaN or infinite")
+    for name in ("action", "optimal_action"):
+        if name in expect:
+            values = arrays[name]
+            if not np.issubdtype(values.dtype, np.integer):
+                raise ConfigError(f"{where}: {name} must hold integers, got {values.dtype}")
+            if values.size and (values.min() < 0 or values.max() >= family.num_actions):
+                raise ConfigError(
+                    f"{where}: {name} holds {int(values.min())}..{int(values.max())}, outside "
+                    f"{family.name}'s {family.num_actions} actions (0..{family.num_actions - 1})"
+                )
 
 
 def generate(

@@ -108,6 +108,15 @@ class Family:
         self.num_actions = self.env.action_space.n
         self.obs_dim = int(np.prod(self.env.observation_space.shape))
 
+    @classmethod
+    def from_settings(cls, settings: dict) -> Family:
+        """The family a dataset's meta names (``settings``: ``Family.settings``)."""
+        settings = dict(settings)
+        try:
+            return cls(FamilyConfig(family=settings.pop("family"), **settings))
+        except (TypeError, KeyError) as e:
+            raise ConfigError(f"family settings {settings!r} are not valid ({e})") from None
+
     @property
     def settings(self) -> dict:
         from dataclasses import asdict

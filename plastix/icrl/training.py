@@ -30,7 +30,7 @@ import numpy as np
 import optax
 
 from plastix.errors import ConfigError, require
-from plastix.icrl.tasks import LABELLED, Family, FamilyConfig
+from plastix.icrl.tasks import LABELLED, Family
 from plastix.icrl.transformer import HistoryTransformer
 from plastix.runs import MetricLog, atomic_write_bytes, atomic_write_json, read_json
 
@@ -129,9 +129,7 @@ def sample_windows(data: dict, key, batch: int, length: int, horizon: int):
 
 
 def family_of(meta: dict) -> Family:
-    settings = dict(meta["family"])
-    name = settings.pop("family")
-    return Family(FamilyConfig(family=name, **settings))
+    return Family.from_settings(meta["family"])
 
 
 def train(

@@ -28,7 +28,7 @@ from flax import struct
 
 from plastix import optim
 from plastix.envs.spaces import Box, Discrete, Space
-from plastix.errors import ConfigError
+from plastix.errors import ConfigError, check_types
 from plastix.nets import (
     ACTIVATIONS,
     NetSpec,
@@ -59,6 +59,7 @@ class NetworkFields:
     """stride of each convolution."""
 
     def check_network(self):
+        check_types(self)
         check_network_fields(self)
 
     def net_spec(self, obs_space: Space) -> NetSpec:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
-from plastix.errors import require
+from plastix.errors import check_types, require
 from plastix.plasticity import metrics
 
 
@@ -44,6 +44,7 @@ class DiagnosticsConfig:
     """τ of the τ-dormant ratio (a unit is dormant when its normalised score is <= τ)."""
 
     def __post_init__(self):
+        check_types(self)
         require(
             self.every is None or self.every >= 1,
             f"diagnostics.every must be a positive interval, got {self.every} (None: off)",

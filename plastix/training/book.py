@@ -11,16 +11,21 @@ import pandas as pd
 
 from plastix import runs
 from plastix.errors import TrainingDiverged
+from plastix.rundir import RunDir
 from plastix.training import checkpoint
 from plastix.training.program import ChunkLog, Program
 
 
 class Writer:
-    """The files of one run directory (none when ``run_dir`` is None)."""
+    """The files of one run directory (none without a claim, ``rundir.RunDir``)."""
 
-    def __init__(self, run_dir: Path | None):
-        self.run_dir = run_dir
-        self.on = run_dir is not None
+    def __init__(self, claim: RunDir | None):
+        self.claim = claim
+        self.on = claim is not None
+
+    @property
+    def run_dir(self) -> Path | None:
+        return self.claim.path if self.on else None
 
     def summary(self, data: dict) -> None:
         if self.on:
@@ -34,6 +39,11 @@ class Writer:
 
     def checkpoint(self, program: Program, state, initial, meta: dict) -> None:
         checkpoint.save(self.run_dir, state, initial, meta, program.host_state())
+
+    def commit(self) -> None:
+        """A run that replaces another takes its place (it has its first complete files)."""
+        if self.on:
+            self.claim.commit()
 
 
 class Book:

@@ -25,7 +25,7 @@ from flax import struct
 
 from plastix.agents.base import AgentState, tree_where
 from plastix.config import RunConfig
-from plastix.envs import is_jittable, make_env
+from plastix.envs import check_observations, is_jittable, make_env
 from plastix.errors import ConfigError
 from plastix.keys import Stream, derive_keys
 from plastix.onpolicy.common import reset_envs, rollout
@@ -64,6 +64,7 @@ def check_run(name: str, run: RunConfig, env) -> Any:
             "(reinforce: episodes_per_iteration, ppo: parallel_envs), not num_envs"
         )
     env_obj = make_env(env, num_envs=1)
+    check_observations(env_obj)
     if not is_jittable(env_obj):
         env_obj.close()
         raise ConfigError(

@@ -11,9 +11,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from plastix import replay
+from plastix._xla import available_memory
 from plastix.agents.base import AgentState
 from plastix.config import RunConfig
-from plastix.envs import GYMNASIUM_PREFIX, GymnasiumEnv, is_jittable, make_env
+from plastix.envs import GYMNASIUM_PREFIX, GymnasiumEnv, check_observations, is_jittable, make_env
 from plastix.errors import ConfigError
 from plastix.plasticity.interventions.base import AUGMENT, NETWORKS, REPLAY, REPLAY_RATIO
 from plastix.training.loop import Learner, LoopState, StepOutput
@@ -29,6 +30,7 @@ def build(agent_cls, config, run: RunConfig, env, options: dict) -> OffPolicyPro
     probe = make_env(env, num_envs=1)
     jittable = is_jittable(probe)
     try:
+        check_observations(probe)
         agent = agent_cls(
             config,
             probe.observation_space,
@@ -47,7 +49,37 @@ def build(agent_cls, config, run: RunConfig, env, options: dict) -> OffPolicyPro
         augment_pad=options.get("augment_pad", 0),
         augment_at_start=options.get("augment_at_start", True),
     )
+    check_sizes(agent, learner, run)
     return (JittableProgram if jittable else HostProgram)(agent, learner, run, env)
+
+
+def _itemsize(dtype) -> int:
+    if jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+        return 8  # a key's raw data: two 32-bit words
+    return np.dtype(dtype).itemsize
+
+
+def check_sizes(agent, learner: Learner, run: RunConfig) -> None:
+    """A batch that fits in the buffer, and every seed's state (its replay buffer mostly) in
+    the memory the device has free — before anything is allocated."""
+    transitions = learner.capacity * run.num_envs
+    if agent.config.batch_size > transitions:
+        raise ConfigError(
+            f"batch_size ({agent.config.batch_size}) is larger than the replay buffer "
+            f"({transitions:,} transitions: the smaller of buffer_size and steps); lower "
+            "batch_size or raise buffer_size"
+        )
+    shape = (run.seeds, run.num_envs) + tuple(agent.observation_space.shape)
+    keys = jnp.stack([jax.random.key(0)] * run.seeds)
+    state = jax.eval_shape(jax.vmap(learner.init), keys, jnp.zeros(shape, jnp.float32))
+    need = sum(x.size * _itemsize(x.dtype) for x in jax.tree.leaves(state))
+    free = available_memory()
+    if free is not None and need > free:
+        raise ConfigError(
+            f"the state of {run.seeds} seed(s), replay buffers of {transitions:,} transitions "
+            f"each, needs {need / 2**30:.1f} GiB, more than the {free / 2**30:.1f} GiB free; "
+            "lower buffer_size, seeds or num_envs"
+        )
 
 
 class OffPolicyProgram(Program):

@@ -34,13 +34,14 @@ from rich.console import Console
 from plastix import console as out
 from plastix import runs
 from plastix.config import RunConfig
-from plastix.errors import TrainingDiverged
+from plastix.errors import TrainingDiverged, require
 from plastix.keys import Stream, derive_keys, seed_keys
 from plastix.plasticity.config import PlasticityConfig
 from plastix.plasticity.diagnostics import DiagnosticsConfig, measure
 from plastix.plasticity.interventions import Context, Moment
 from plastix.plasticity.interventions.base import REPLAY_RATIO
 from plastix.plasticity.scheduler import Scheduler, max_replay_ratio
+from plastix.rundir import RunDir
 from plastix.training import checkpoint
 from plastix.training.book import Book, Writer
 from plastix.training.program import Program
@@ -94,6 +95,11 @@ class Runner:
         ratio = run.replay_ratio
         if REPLAY_RATIO in program.capabilities:
             ratio = max_replay_ratio(self.plasticity, run.replay_ratio, options)
+            require(
+                run.steps * ratio < 2**31,
+                f"steps × replay ratio ({run.steps:,} × {ratio:g}) is more gradient updates "
+                "than the 32-bit update counter holds (2,147,483,647)",
+            )
         self.context = Context(
             seeds=run.seeds,
             replay_ratio=run.replay_ratio,
@@ -158,10 +164,11 @@ class Runner:
 
     # the loop ----------------------------------------------------------------------------------
 
-    def execute(self, run_dir: Path | None = None, resume: bool = False) -> Outcome:
-        """Runs to the step budget (from the checkpoint in ``run_dir`` with ``resume``), writing
-        the run directory if there is one (its ``config.json`` written and its lock held by the
-        caller). A resume that cannot start leaves every file as it was."""
+    def execute(self, claim: RunDir | None = None, resume: bool = False) -> Outcome:
+        """Runs to the step budget (from the checkpoint in the claimed run directory with
+        ``resume``), writing the run directory if there is one (claimed by the caller, its
+        ``config.json`` written). A resume that cannot start leaves every file as it was, and
+        a run replacing another takes its place only once it has its first files."""
         program, run = self.program, self.run
         self.book = Book(self.seed_ids)
         self.summary: dict[str, Any] = {
@@ -173,7 +180,8 @@ class Runner:
             "pid": os.getpid(),
             "host": socket.gethostname(),
         }
-        self.writer = Writer(run_dir)
+        self.writer = Writer(claim)
+        run_dir = self.writer.run_dir
         self.timings = {"compile_seconds": 0.0, "train_seconds": 0.0, "loop_seconds": 0.0}
         self.position = {"iteration": 0, "evaluations": 0, "before": 0}
         self.state, self.steps, self.started, self.valid = None, None, False, False
@@ -199,14 +207,16 @@ class Runner:
             except TrainingDiverged:
                 status = "diverged"
                 raise
-            except BaseException:
+            except BaseException as e:
                 status = "failed"
+                self.summary["error"] = f"{type(e).__name__}: {e}"
                 raise
             finally:
                 self._finish(status, time.perf_counter() - wall_start, resume)
         if self.progress:
             self.console.print(out.seed_table(self.summary))
-        return Outcome(self.book.frame(), self.summary, self.state, run_dir, interrupted)
+        target = claim.target if claim is not None else None
+        return Outcome(self.book.frame(), self.summary, self.state, target, interrupted)
 
     def _start(self, resume_dir: Path | None) -> None:
         """Initial state (or the checkpoint's) and every compiled piece."""
@@ -301,6 +311,11 @@ class Runner:
                     break
                 if self._stop is not None:
                     raise Interrupted(self._stop)
+                if self.writer.on and self.writer.claim.staged:  # its first complete files
+                    self.writer.metrics(book.log)
+                    heartbeat = dict(status="running", steps_done=step, updated=time.time())
+                    self.writer.summary(dict(self.summary, **heartbeat))
+                    self.writer.commit()
                 if self.writer.on and tick - last_checkpoint >= run.checkpoint_seconds:
                     self.writer.metrics(book.log)
                     self.writer.checkpoint(program, state, self.initial, self._meta())
@@ -319,10 +334,11 @@ class Runner:
         program, summary, timings = self.program, self.summary, self.timings
         try:
             if not self.started:
-                if resume or not self.writer.on:
-                    return  # a resume that could not start touches nothing
-                summary["status"] = status
-                self.writer.summary(dict(summary, updated=time.time()))
+                if self.writer.on and self.writer.claim.staged:
+                    self.writer.claim.abandon()  # the run it would replace stays as it was
+                elif self.writer.on and not resume:  # a resume that cannot start touches nothing
+                    summary["status"] = status
+                    self.writer.summary(dict(summary, updated=time.time()))
                 return
             steps = self.steps
             summary.update(
@@ -340,15 +356,29 @@ class Runner:
             summary.update(self.book.per_seed())
             if not self.writer.on:
                 return
-            self.writer.metrics(self.book.log)
+            # every file that can be written is (a full disk may refuse the large ones); the
+            # summary, small, says what happened
+            self._write("metrics", lambda: self.writer.metrics(self.book.log))
             if self.valid:
-                self.writer.checkpoint(program, self.state, self.initial, self._meta())
-                self.writer.params(jax.vmap(program.policy_state)(self.state))
+                meta = self._meta()
+                state, initial = self.state, self.initial
+                self._write(
+                    "checkpoint", lambda: self.writer.checkpoint(program, state, initial, meta)
+                )
+                policy = jax.vmap(program.policy_state)(self.state)
+                self._write("parameters", lambda: self.writer.params(policy))
             else:
                 summary["state_lost"] = "stopped mid-chunk; the last checkpoint is kept"
             self.writer.summary(dict(summary, updated=time.time()))
+            self.writer.commit()
         finally:
             program.close()
+
+    def _write(self, what: str, write) -> None:
+        try:
+            write()
+        except OSError as e:
+            self.summary.setdefault("not_written", []).append(f"{what}: {e.strerror or e}")
 
     def _compile_measure(self, state, keys) -> None:
         self.measure(state, keys, compile_only=True)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from plastix.errors import ConfigError, require
+from plastix.errors import ConfigError, check_types, require
 from plastix.plasticity.interventions.base import AUGMENT, Intervention
 
 
@@ -24,6 +24,7 @@ class AugmentConfig:
     """environment step from which it is off again (0: never)."""
 
     def __post_init__(self):
+        check_types(self)
         require(self.pad >= 0, f"augment.pad must be >= 0 (0: off), got {self.pad}")
         require(self.start >= 0 and self.stop >= 0, "augment.start and augment.stop must be >= 0")
         require(

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from plastix import optim
-from plastix.errors import ConfigError, require
+from plastix.errors import ConfigError, check_types, require
 from plastix.keys import Stream
 from plastix.nets import INJECTED, INJECTED_FROZEN
 from plastix.plasticity.interventions.base import OneOff, consistent, where
@@ -32,6 +32,7 @@ class InjectConfig:
     """networks to inject into: critic, actor (comma-separated)."""
 
     def __post_init__(self):
+        check_types(self)
         require(
             self.at is None or self.at >= 1,
             f"inject.at must be a positive environment step, got {self.at} (leave it unset "

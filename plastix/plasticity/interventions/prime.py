@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from plastix.errors import require
+from plastix.errors import check_types, require
 from plastix.keys import Stream
 from plastix.plasticity.interventions.base import NETWORKS, REPLAY, OneOff
 
@@ -26,6 +26,7 @@ class PrimeConfig:
     """gradient updates done at that step."""
 
     def __post_init__(self):
+        check_types(self)
         require(
             self.at is None or self.at >= 1,
             f"prime.at must be a positive environment step, got {self.at}",

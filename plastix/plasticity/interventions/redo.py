@@ -10,7 +10,7 @@ from typing import Literal
 import jax
 import jax.numpy as jnp
 
-from plastix.errors import ConfigError, require
+from plastix.errors import ConfigError, check_types, require
 from plastix.keys import Stream
 from plastix.plasticity.interventions.base import Periodic, check_every, consistent, where
 from plastix.plasticity.metrics import dormant_mask
@@ -33,6 +33,7 @@ class ReDoConfig:
     """networks whose hidden layers are recycled: all, or critic, actor (comma-separated)."""
 
     def __post_init__(self):
+        check_types(self)
         check_every("redo", self.every)
         require(self.tau >= 0.0, f"redo.tau (τ) must be >= 0, got {self.tau}")
         require(self.batch_size >= 2, f"redo.batch_size must be >= 2, got {self.batch_size}")

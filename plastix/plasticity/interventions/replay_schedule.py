@@ -15,7 +15,7 @@ from typing import Literal
 import jax.numpy as jnp
 import numpy as np
 
-from plastix.errors import require
+from plastix.errors import check_types, require
 from plastix.keys import Stream, derive_keys
 from plastix.plasticity.interventions.base import REPLAY_RATIO, Intervention
 from plastix.plasticity.replay_ratio import make_schedule
@@ -43,6 +43,7 @@ class ReplayScheduleConfig:
     """adaptive: switch once |FAU - FAU at the previous check| <= threshold."""
 
     def __post_init__(self):
+        check_types(self)
         if self.kind == "steps":
             require(
                 len(self.at) == len(self.values) and len(self.at) > 0,

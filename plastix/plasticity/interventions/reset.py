@@ -10,6 +10,7 @@ from typing import Literal
 
 import jax
 
+from plastix.errors import check_types
 from plastix.keys import Stream
 from plastix.plasticity.interventions.base import Periodic, check_every, consistent, where
 from plastix.plasticity.selectors import select
@@ -28,6 +29,7 @@ class ResetConfig:
     critic/head, ... (comma-separated)."""
 
     def __post_init__(self):
+        check_types(self)
         check_every("reset", self.every)
 
 

@@ -9,7 +9,7 @@ from typing import Literal
 
 import jax
 
-from plastix.errors import require
+from plastix.errors import check_types, require
 from plastix.keys import Stream
 from plastix.plasticity.interventions.base import Periodic, check_every, consistent, where
 from plastix.plasticity.selectors import select
@@ -31,6 +31,7 @@ class ShrinkPerturbConfig:
     """layers it applies to (as for reset)."""
 
     def __post_init__(self):
+        check_types(self)
         check_every("shrink_perturb", self.every)
         require(
             0.0 <= self.alpha <= 1.0, f"shrink_perturb.alpha must be in [0, 1], got {self.alpha}"
