@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import signal
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -258,9 +259,13 @@ def _result(runner: Runner, outcome) -> TrainResult:
     )
 
 
-def read_record(run_dir) -> record.Record:
-    """A stored run's configuration, read strictly."""
-    return record.read(run_dir, lambda name: algorithms.get(name).Config)
+def read_record(run_dir, warn: bool = False) -> record.Record:
+    """A stored run's configuration, read strictly; ``warn``: say so when another plastix
+    version recorded it."""
+    entry = record.read(run_dir, lambda name: algorithms.get(name).Config)
+    if warn and entry.version_note:
+        warnings.warn(f"{run_dir}: {entry.version_note}", stacklevel=3)
+    return entry
 
 
 def rerun(
@@ -270,7 +275,7 @@ def rerun(
     progress: bool = True,
 ) -> TrainResult:
     """Runs again the run stored in ``run_dir`` (same agent, config, environment and seeds)."""
-    entry = read_record(run_dir)
+    entry = read_record(run_dir, warn=True)
     if entry.run.env.startswith("custom:"):
         raise ConfigError(
             f"{run_dir} was trained on a custom environment object, which a "
@@ -300,7 +305,7 @@ def resume(
     gives (bit for bit on the CPU, for jittable environments and host environments that can
     be pickled). ``env``: the environment object of a run trained on one."""
     run_dir = Path(run_dir)
-    entry = read_record(run_dir)
+    entry = read_record(run_dir, warn=True)
     algorithm = algorithms.get(entry.algorithm)
     run = entry.run.replace(out=str(run_dir))
     if entry.run.env.startswith("custom:") and env is None:
@@ -351,7 +356,7 @@ def resume(
 def load_policy(run_dir: str | Path, env: Any = None) -> Policy:
     """The stored final policy of every seed of a run, for any algorithm; ``env``: the
     environment object of a run trained on one (for its spaces)."""
-    entry = read_record(run_dir)
+    entry = read_record(run_dir, warn=True)
     if entry.run.env.startswith("custom:") and env is None:
         raise ConfigError(f"{run_dir} was trained on a custom environment: pass it as env=")
     algorithm = algorithms.get(entry.algorithm)

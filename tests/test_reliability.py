@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 
+import gymnasium
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -244,6 +245,30 @@ def test_a_stored_config_is_read_strictly(completed, tmp_path):
     config["plastix_version"] = "0.1.0"
     (run / runs.CONFIG_FILE).write_text(json.dumps(config))
     assert "recorded by plastix 0.1.0" in plastix.read_record(run).version_note
+    with pytest.warns(UserWarning, match="recorded by plastix 0.1.0"):
+        plastix.load_policy(run)
+    (run / runs.CONFIG_FILE).write_text(json.dumps(dict(config, agent="trpo")))
+    with pytest.raises(plastix.ConfigError, match="unknown agent 'trpo'. Valid choices: dqn"):
+        plastix.rerun(run, progress=False)
+
+
+class OutOfBox(gymnasium.Env):
+    """A Gymnasium environment whose first observation is outside its box."""
+
+    observation_space = gymnasium.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = gymnasium.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        return np.array([0.5, 3.0], np.float32), {}
+
+    def step(self, action):
+        return np.zeros(2, np.float32), 0.0, True, False, {}
+
+
+def test_observations_outside_their_box_are_refused(tmp_path):
+    with pytest.raises(plastix.ConfigError, match=r"entry \(1,\): 3.0 not in \[-1.0, 1.0\]"):
+        plastix.train("dqn", OutOfBox(), steps=100, out=tmp_path / "x", progress=False)
+    assert not (tmp_path / "x").exists()
 
 
 def test_a_damaged_checkpoint_is_refused_and_nothing_is_rewritten(completed, tmp_path, capsys):
@@ -330,3 +355,74 @@ def test_an_environment_unlike_its_space_is_refused_before_the_folder(tmp_path):
     with pytest.raises(plastix.ConfigError, match=r"shape \(4,\), but its observation space"):
         plastix.train("dqn", WrongShape(), steps=100, out=out, progress=False)
     assert not out.exists()
+
+
+# in-context RL datasets ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bandit_data(tmp_path_factory):
+    from plastix.icrl.data import generate, save
+    from plastix.icrl.tasks import Family, FamilyConfig, SourceConfig
+
+    family = Family(FamilyConfig(arms=3, horizon=20))
+    arrays, meta = generate(family, SourceConfig(source="random"), 8, seed=0)
+    return save(tmp_path_factory.mktemp("icrl") / "d", arrays, meta)
+
+
+def broken_copy(data, tmp_path, change):
+    from plastix.icrl.data import load
+
+    arrays, meta = load(data)
+    change(arrays, meta)
+    out = tmp_path / "broken"
+    out.mkdir()
+    np.savez(out / "data.npz", **arrays)
+    (out / "meta.json").write_text(json.dumps(meta))
+    return out
+
+
+def nan_reward(arrays, meta):
+    arrays["reward"][0, 3] = np.nan
+
+
+def wrong_arms(arrays, meta):
+    arrays["action"][1, 2] = 7
+
+
+def fewer_tasks(arrays, meta):
+    meta["num_tasks"] = 16
+
+
+def other_family(arrays, meta):
+    meta["family"] = {"family": "darkroom", "horizon": 20}
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (nan_reward, "reward holds 1 values that are NaN"),
+        (wrong_arms, "outside bandit's 3 actions"),
+        (fewer_tasks, "the meta says 16 tasks"),
+        (other_family, "darkroom needs"),
+    ],
+)
+def test_an_inconsistent_dataset_is_refused_before_training(
+    bandit_data, tmp_path, capsys, change, message
+):
+    data = broken_copy(bandit_data, tmp_path, change)
+    out = tmp_path / "model"
+    argv = ["icrl", "train", "--data", str(data), "--method", "ad", "--out", str(out)]
+    assert main([*argv, "--steps", "2"]) == 2
+    assert message in err(capsys)
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_truncated_dataset_is_refused(bandit_data, tmp_path, capsys):
+    data = tmp_path / "cut"
+    shutil.copytree(bandit_data, data)
+    raw = (data / "data.npz").read_bytes()
+    (data / "data.npz").write_bytes(raw[: len(raw) // 2])
+    argv = ["icrl", "train", "--data", str(data), "--method", "ad", "--out", str(tmp_path / "m")]
+    assert main(argv) == 2
+    assert "damaged or truncated" in err(capsys)
