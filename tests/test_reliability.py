@@ -159,6 +159,21 @@ class NaNReward(probes.OneStep):
         return jnp.float32(jnp.nan)
 
 
+def test_a_second_ctrl_c_stops_at_once_and_leaves_a_true_status(tmp_path):
+    out = tmp_path / "twice"
+    proc = spawn(train_argv(out, 40_000, "--checkpoint-seconds", "0", "--log-every", "10000"))
+    wait_for(lambda: (out / CHECKPOINT_FILE).exists(), proc)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=120) == 130
+    stderr = proc.stderr.read().decode()
+    assert "Traceback" not in stderr and "has been deleted" not in stderr
+    summary = runs.load_summary(out)
+    assert summary["status"] == "interrupted"
+    assert plastix.resume(out, progress=False).summary["status"] == "completed"
+
+
 def test_a_divergence_ends_diverged(tmp_path):
     with pytest.raises(plastix.TrainingDiverged):
         plastix.train(

@@ -117,6 +117,7 @@ class Runner:
         self.chunk = program.clock.chunk(intervals)
         self._diagnose = None
         self._stop: int | None = None
+        self._finishing = False
 
     # diagnostics -------------------------------------------------------------------------------
 
@@ -147,6 +148,9 @@ class Runner:
             return
 
         def ask(signum, frame):
+            if self._finishing:  # writing the final files: let it finish
+                self.console.print("finishing the run's files; a moment")
+                return
             if self._stop is not None:
                 raise KeyboardInterrupt
             self._stop = signum
@@ -332,6 +336,7 @@ class Runner:
     def _finish(self, status: str, wall_seconds: float, resume: bool) -> None:
         """The summary (and the final files) of a run that ends as ``status``."""
         program, summary, timings = self.program, self.summary, self.timings
+        self._finishing = True
         try:
             if not self.started:
                 if self.writer.on and self.writer.claim.staged:
