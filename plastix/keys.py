@@ -32,6 +32,7 @@ class Stream(enum.IntEnum):
     REDO = 12
     INJECT = 13
     PRIME = 14
+    CBP = 15
     """interventions (index: the application's number)."""
     REPLAY_SCHEDULE = 20
     """the Adaptive Replay Ratio's measurement batch (index: the environment step)."""

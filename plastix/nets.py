@@ -44,6 +44,28 @@ def default_init(scale: float = jnp.sqrt(2.0)):
     return nn.initializers.orthogonal(scale)
 
 
+ACTIVATION_NAMES = ("relu", "crelu", "fourier")
+
+
+def activate(name: str, x: jax.Array) -> jax.Array:
+    """The hidden non-linearity ``name`` on the last axis of ``x``.
+
+    - ``relu``: ``max(x, 0)``.
+    - ``crelu`` (concatenated ReLU; Shang et al. 2016, against plasticity loss Abbas et al.
+      2023): ``[relu(x), relu(-x)]``, twice the width, so a unit never has a zero gradient on
+      both sides.
+    - ``fourier`` (deep Fourier features, Lewandowski et al. 2024): ``[sin(x), cos(x)]``, twice
+      the width; every unit is close to linear somewhere in every period.
+    """
+    if name == "relu":
+        return nn.relu(x)
+    if name == "crelu":
+        return jnp.concatenate([nn.relu(x), nn.relu(-x)], axis=-1)
+    if name == "fourier":
+        return jnp.concatenate([jnp.sin(x), jnp.cos(x)], axis=-1)
+    raise ConfigError(f"unknown activation {name!r}; valid choices: {', '.join(ACTIVATION_NAMES)}")
+
+
 class ConvEncoder(nn.Module):
     """Convolutions over ``(..., H, W, C)`` observations, flattened at the end."""
 
@@ -51,6 +73,7 @@ class ConvEncoder(nn.Module):
     kernel_sizes: Sequence[int]
     strides: Sequence[int]
     layer_norm: bool = False
+    activation: str = "relu"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -62,17 +85,19 @@ class ConvEncoder(nn.Module):
             )(x)
             if self.layer_norm:
                 x = nn.LayerNorm(name=f"norm_{i}")(x)
-            x = nn.relu(x)
+            x = activate(self.activation, x)
             self.sow(ACTIVATIONS, f"conv_{i}_out", x)
         return x.reshape(x.shape[:-3] + (-1,))
 
 
 class MLPTorso(nn.Module):
-    """Dense hidden layers with ReLU (optionally LayerNorm before the non-linearity)."""
+    """Dense hidden layers with a non-linearity (ReLU by default; optionally LayerNorm before
+    it)."""
 
     hidden_sizes: Sequence[int]
     layer_norm: bool = False
     record: bool = True  # sow the activations
+    activation: str = "relu"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -80,7 +105,7 @@ class MLPTorso(nn.Module):
             x = nn.Dense(size, kernel_init=default_init(), name=f"dense_{i}")(x)
             if self.layer_norm:
                 x = nn.LayerNorm(name=f"norm_{i}")(x)
-            x = nn.relu(x)
+            x = activate(self.activation, x)
             if self.record:
                 self.sow(ACTIVATIONS, f"dense_{i}_out", x)
         return x
@@ -97,6 +122,9 @@ class NetSpec:
     layer_norm: bool = False
     injection: bool = False
     """build plasticity-injection branches (see ``after_encoder``)."""
+    activation: str = "relu"
+    """the hidden non-linearity (``ACTIVATION_NAMES``; ``crelu`` and ``fourier`` double the
+    width a layer passes on)."""
 
 
 def check_network_fields(config) -> None:
@@ -149,6 +177,7 @@ def encode(spec: NetSpec, obs: jax.Array, extra: jax.Array | None = None) -> jax
             spec.conv_kernel_sizes,
             spec.conv_strides,
             spec.layer_norm,
+            spec.activation,
             name="encoder",
         )(x)
     if extra is not None:
@@ -157,7 +186,7 @@ def encode(spec: NetSpec, obs: jax.Array, extra: jax.Array | None = None) -> jax
 
 
 def _torso_and_head(spec: NetSpec, x, outputs: int, head_scale: float, record: bool):
-    x = MLPTorso(spec.hidden_sizes, spec.layer_norm, record, name="torso")(x)
+    x = MLPTorso(spec.hidden_sizes, spec.layer_norm, record, spec.activation, name="torso")(x)
     return nn.Dense(outputs, kernel_init=default_init(head_scale), name="head")(x)
 
 

@@ -10,6 +10,7 @@ tree, and ``reset_where`` restarts any selection of them. With nothing reset, up
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -100,6 +101,23 @@ def set_trainable(opt_state, trainable: Any):
     return opt_state._replace(trainable=new)
 
 
+def _restart_adam(state: AdamState, mask) -> AdamState:
+    mu = jax.tree.map(lambda m, k: jnp.where(k, 0.0, m), state.mu, mask)
+    nu = jax.tree.map(lambda v, k: jnp.where(k, 0.0, v), state.nu, mask)
+    count = jax.tree.map(
+        lambda c, k, m: jnp.where(jnp.all(jnp.broadcast_to(k, m.shape)), 0, c),
+        state.count,
+        mask,
+        state.mu,
+    )
+    return AdamState(count, mu, nu)
+
+
+RESTARTS: dict[type, Callable] = {AdamState: _restart_adam}
+"""Optimizer states with statistics per parameter, and how each restarts where a mask is true
+(``reset_where``); a wrap with such a state (TRAC) adds itself here."""
+
+
 def find_adam_states(opt_state) -> list[AdamState]:
     """The ``AdamState``s inside an optimizer state (e.g. inside a ``chain``)."""
     return [
@@ -110,21 +128,73 @@ def find_adam_states(opt_state) -> list[AdamState]:
 
 
 def reset_where(opt_state, mask: Any):
-    """Restarts Adam where ``mask`` (a tree like the parameters, of bool arrays broadcastable to
-    each parameter, or bools) is true: moments become 0, and a parameter array whose every entry
-    is reset gets count 0."""
+    """Restarts the per-parameter statistics of an optimizer state where ``mask`` (a tree like
+    the parameters, of bool arrays broadcastable to each parameter, or bools) is true: Adam's
+    moments become 0, and a parameter array whose every entry is reset gets count 0; other
+    states in ``RESTARTS`` restart their own way."""
 
-    def reset(state):
-        if not isinstance(state, AdamState):
-            return state
-        mu = jax.tree.map(lambda m, k: jnp.where(k, 0.0, m), state.mu, mask)
-        nu = jax.tree.map(lambda v, k: jnp.where(k, 0.0, v), state.nu, mask)
-        count = jax.tree.map(
-            lambda c, k, m: jnp.where(jnp.all(jnp.broadcast_to(k, m.shape)), 0, c),
-            state.count,
-            mask,
-            state.mu,
-        )
-        return AdamState(count, mu, nu)
+    def restart(state):
+        how = RESTARTS.get(type(state))
+        return state if how is None else how(state, mask)
 
-    return jax.tree.map(reset, opt_state, is_leaf=lambda x: isinstance(x, AdamState))
+    is_state = lambda x: type(x) in RESTARTS  # noqa: E731
+    return jax.tree.map(restart, opt_state, is_leaf=is_state)
+
+
+def path_name(path) -> str:
+    """``torso/dense_0/kernel`` from a pytree key path."""
+    return "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
+
+
+def map_with_names(fn, tree, *rest):
+    """``tree_map`` whose ``fn(name, leaf, *others)`` also gets the leaf's path name."""
+    return jax.tree_util.tree_map_with_path(lambda p, x, *r: fn(path_name(p), x, *r), tree, *rest)
+
+
+class AnchoredState(NamedTuple):
+    anchor: Any  # what ``init`` kept of the initial parameters (a tree, or None)
+    inner: Any
+
+
+def add_gradient(term, anchor=None) -> Callable:
+    """A wrap (``wrap(tx) -> tx``) that adds ``term(params, anchor)`` — a regulariser's gradient,
+    a tree like the parameters — to the gradient before ``tx``, as a loss term would be
+    (so it is clipped and preconditioned with the loss's gradient). ``anchor(params)`` (if
+    given) is kept from the initial parameters, e.g. a copy of them for L2-init."""
+
+    def wrap(inner: optax.GradientTransformation) -> optax.GradientTransformation:
+        def init(params):
+            return AnchoredState(None if anchor is None else anchor(params), inner.init(params))
+
+        def update(grads, state, params=None):
+            if params is None:
+                raise ValueError("this optimizer needs the parameters: update(g, state, params)")
+            grads = jax.tree.map(jnp.add, grads, term(params, state.anchor))
+            updates, inner_state = inner.update(grads, state.inner, params)
+            return updates, AnchoredState(state.anchor, inner_state)
+
+        return optax.GradientTransformation(init, update)
+
+    return wrap
+
+
+def project_after(project, anchor=None) -> Callable:
+    """A wrap that, after ``tx``'s update, moves the parameters to ``project(new params,
+    anchor)`` instead (weight clipping, Normalize-and-Project): the returned update is
+    ``project(params + u) - params``."""
+
+    def wrap(inner: optax.GradientTransformation) -> optax.GradientTransformation:
+        def init(params):
+            return AnchoredState(None if anchor is None else anchor(params), inner.init(params))
+
+        def update(grads, state, params=None):
+            if params is None:
+                raise ValueError("this optimizer needs the parameters: update(g, state, params)")
+            updates, inner_state = inner.update(grads, state.inner, params)
+            projected = project(optax.apply_updates(params, updates), state.anchor)
+            updates = jax.tree.map(lambda q, p: q - p, projected, params)
+            return updates, AnchoredState(state.anchor, inner_state)
+
+        return optax.GradientTransformation(init, update)
+
+    return wrap

@@ -17,7 +17,7 @@ LAYERS = [
     ("plastix.agents", "plastix.onpolicy", "plastix.es", "plastix.icrl", "plastix.analysis"),
     ("plastix.plasticity",),
     ("plastix.distributed",),
-    ("plastix.training",),
+    ("plastix.training", "plastix.probe"),
     ("plastix.algorithms",),
     ("plastix.api",),
     ("plastix.experiments",),

@@ -41,10 +41,11 @@ def checkpoint_iteration(run_dir) -> int | None:
     return json.loads(data["meta"])["iteration"]
 
 
-def start_and_stop(agent, options, out, sig, after_iteration):
+def start_and_stop(agent, options, out, sig, after_iteration, extra=()):
     """Starts ``plastix train`` in a subprocess and sends ``sig`` once it has checkpointed
     past ``after_iteration``; returns the exit code."""
     argv = [sys.executable, "-m", "plastix", "train", agent, "--out", str(out), *flags(options)]
+    argv += list(extra)
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 300
     while (checkpoint_iteration(out) or 0) < after_iteration:
@@ -120,6 +121,31 @@ def test_sigterm_stops_at_a_chunk_boundary_with_a_checkpoint(tmp_path):
         **{k: v for k, v in options.items() if k != "diagnostics_every"},
         diagnostics=plastix.DiagnosticsConfig(every=10_240),
     )
+    same_run(resumed, reference)
+
+
+def test_a_run_with_cures_resumes_to_the_uninterrupted_result(tmp_path):
+    """TRAC's state, L2-init's anchor and continual backprop's unit ages survive a SIGTERM."""
+    options = dict(env="CartPole-v1", steps=15_360, eval_every=5120, diagnostics_every=5120)
+    options = dict(COMMON, **options, log_every=512, hidden_sizes=(16,))
+    cures = ["--trac.on", "--l2-init.coef", "1e-3", "--cbp.every", "16", "--cbp.maturity", "0"]
+    cures += ["--cbp.replacement-rate", "0.01"]
+    out = tmp_path / "ppo"
+    assert start_and_stop("ppo", options, out, signal.SIGTERM, 3, cures) == 128 + signal.SIGTERM
+    assert 0 < runs.load_summary(out)["steps_done"] < 15_360
+    resumed = plastix.resume(out, progress=False)
+    plasticity = plastix.PlasticityConfig(
+        trac=plastix.TRACConfig(on=True),
+        l2_init=plastix.L2InitConfig(coef=1e-3),
+        cbp=plastix.CBPConfig(every=16, maturity=0, replacement_rate=0.01),
+    )
+    reference = plastix.train(
+        "ppo",
+        **{k: v for k, v in options.items() if k != "diagnostics_every"},
+        diagnostics=plastix.DiagnosticsConfig(every=5120),
+        plasticity=plasticity,
+    )
+    assert reference.metrics[reference.metrics.metric == "intervention/cbp"].value.sum() > 0
     same_run(resumed, reference)
 
 

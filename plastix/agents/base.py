@@ -89,13 +89,16 @@ class OffPolicyConfig:
     def net_spec(self, obs_space: Space) -> NetSpec:
         return net_spec_of(self, obs_space)
 
-    def optimizer(self) -> optax.GradientTransformation:
-        # Adam with a count per parameter array, so interventions can restart any part of it,
-        # behind per-array freeze switches (plasticity injection freezes the old head; its
-        # branches start frozen).
+    def optimizer(self, wraps=()) -> optax.GradientTransformation:
+        """Adam with a count per parameter array, so interventions can restart any part of it,
+        after the global-norm clip; then each of ``wraps`` (the optimizer-side cures: ``wrap(tx)
+        -> tx``) in order; all behind per-array freeze switches (plasticity injection freezes
+        the old head; its branches start frozen)."""
         inner = optim.adam(self.learning_rate)
         if self.max_grad_norm != float("inf"):
             inner = optax.chain(optax.clip_by_global_norm(self.max_grad_norm), inner)
+        for wrap in wraps:
+            inner = wrap(inner)
         return optim.freezable(inner, frozen_at_init=is_injection_branch)
 
 
@@ -114,8 +117,12 @@ class Agent:
         action_space: Space,
         total_steps: int,
         injection: tuple[str, ...] = (),
+        body: dict | None = None,
+        wraps: tuple = (),
     ):
-        """``injection`` names the networks built with plasticity-injection branches."""
+        """``injection`` names the networks built with plasticity-injection branches; ``body``
+        overrides fields of every network's ``NetSpec`` (``activation``, ``layer_norm``) and
+        ``wraps`` wrap the optimizer of every network (the cures', see ``optimizer``)."""
         self.check_spaces(observation_space, action_space)
         unknown = [n for n in injection if n not in self.networks]
         if unknown:
@@ -128,10 +135,13 @@ class Agent:
         self.action_space = action_space
         self.total_steps = int(total_steps)
         self.injection = tuple(injection)
+        self.body = dict(body or {})
+        self.optimizer = config.optimizer(tuple(wraps))
 
     def net_spec(self, network: str) -> NetSpec:
-        """The body of ``network``: the config's, with injection branches if asked for."""
-        spec = self.config.net_spec(self.observation_space)
+        """The body of ``network``: the config's with the cures' overrides, with injection
+        branches if asked for."""
+        spec = dataclasses.replace(self.config.net_spec(self.observation_space), **self.body)
         return dataclasses.replace(spec, injection=network in self.injection)
 
     @classmethod

@@ -67,7 +67,6 @@ class DQN(Agent):
     def __init__(self, config: DQNConfig, observation_space, action_space, total_steps, **kw):
         super().__init__(config, observation_space, action_space, total_steps, **kw)
         self.network = QNetwork(action_space.n, self.net_spec("critic"))
-        self.optimizer = config.optimizer()
 
     @classmethod
     def check_spaces(cls, observation_space, action_space) -> None:
@@ -131,7 +130,9 @@ class DQN(Agent):
         (loss, aux), grads = jax.value_and_grad(self.loss, has_aux=True)(
             state.params["critic"], state.target_params["critic"], batch
         )
-        updates, opt_state = self.optimizer.update(grads, state.opt_state["critic"])
+        updates, opt_state = self.optimizer.update(
+            grads, state.opt_state["critic"], state.params["critic"]
+        )
         params = optax.apply_updates(state.params["critic"], updates)
         num_updates = state.num_updates + 1
         target = tree_where(

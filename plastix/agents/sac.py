@@ -76,7 +76,8 @@ class SAC(Agent):
         )
         self.critic = CriticEnsemble(self.net_spec("critic"))
         self.num_critics = 2
-        self.optimizer = config.optimizer()
+        # the temperature is a scalar, not a network: the cures' wraps leave it alone
+        self.temperature_optimizer = config.optimizer()
         self.target_entropy = (
             -float(self.action_dim) if config.target_entropy is None else config.target_entropy
         )
@@ -106,7 +107,11 @@ class SAC(Agent):
         return AgentState(
             params=params,
             target_params={"critic": params["critic"]},
-            opt_state={name: self.optimizer.init(p) for name, p in params.items()},
+            opt_state={
+                "actor": self.optimizer.init(params["actor"]),
+                "critic": self.optimizer.init(params["critic"]),
+                "temperature": self.temperature_optimizer.init(params["temperature"]),
+            },
             num_updates=jnp.int32(0),
         )
 
@@ -168,7 +173,9 @@ class SAC(Agent):
         (q_loss, q_mean), critic_grads = jax.value_and_grad(critic_loss, has_aux=True)(
             params["critic"]
         )
-        critic_updates, critic_opt = self.optimizer.update(critic_grads, state.opt_state["critic"])
+        critic_updates, critic_opt = self.optimizer.update(
+            critic_grads, state.opt_state["critic"], params["critic"]
+        )
         critic_params = optax.apply_updates(params["critic"], critic_updates)
 
         # ACTOR: maximise min Q - α log π under the updated critics.
@@ -180,7 +187,9 @@ class SAC(Agent):
         (pi_loss, log_prob), actor_grads = jax.value_and_grad(actor_loss, has_aux=True)(
             params["actor"]
         )
-        actor_updates, actor_opt = self.optimizer.update(actor_grads, state.opt_state["actor"])
+        actor_updates, actor_opt = self.optimizer.update(
+            actor_grads, state.opt_state["actor"], params["actor"]
+        )
         actor_params = optax.apply_updates(params["actor"], actor_updates)
 
         # TEMPERATURE: move log α so the entropy -E[log π] approaches the target.
@@ -192,7 +201,7 @@ class SAC(Agent):
         temperature_grads = jax.grad(temperature_loss)(params["temperature"])
         if not c.autotune_temperature:
             temperature_grads = jax.tree.map(jnp.zeros_like, temperature_grads)
-        temperature_updates, temperature_opt = self.optimizer.update(
+        temperature_updates, temperature_opt = self.temperature_optimizer.update(
             temperature_grads, state.opt_state["temperature"]
         )
         temperature = optax.apply_updates(params["temperature"], temperature_updates)

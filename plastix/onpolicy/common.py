@@ -92,13 +92,16 @@ class ValueNet(nn.Module):
         return after_encoder(self, self.spec, encode(self.spec, obs), 1, 1.0)[..., 0]
 
 
-def optimizer(learning_rate, max_grad_norm: float, eps: float = 1e-8):
+def optimizer(learning_rate, max_grad_norm: float, eps: float = 1e-8, wraps=()):
     """Adam (with a count per parameter array, so interventions can restart any part of it)
-    after a global-norm clip, behind per-array freeze switches (injection branches start
-    frozen): ``optax.adam`` otherwise."""
+    after a global-norm clip, then each of ``wraps`` (the optimizer-side cures: ``wrap(tx) ->
+    tx``), behind per-array freeze switches (injection branches start frozen): ``optax.adam``
+    otherwise."""
     tx = optax.chain(optim.scale_by_adam(eps=eps), optax.scale_by_learning_rate(learning_rate))
     if max_grad_norm != float("inf"):
         tx = optax.chain(optax.clip_by_global_norm(max_grad_norm), tx)
+    for wrap in wraps:
+        tx = wrap(tx)
     return optim.freezable(tx, frozen_at_init=is_injection_branch)
 
 
@@ -120,8 +123,12 @@ class Policy:
         observation_space: Space,
         action_space: Space,
         injection: tuple[str, ...] = (),
+        body: dict | None = None,
     ):
-        """``injection`` names the networks built with plasticity-injection branches."""
+        """``injection`` names the networks built with plasticity-injection branches; ``body``
+        overrides fields of both networks' ``NetSpec`` (the cures' ``activation``,
+        ``layer_norm``)."""
+        spec = dataclasses.replace(spec, **(body or {}))
         self.observation_space = observation_space
         self.action_space = action_space
         self.discrete = isinstance(action_space, Discrete)

@@ -99,7 +99,15 @@ class PPO:
     Config = PPOConfig
     networks = ("actor", "critic")
 
-    def __init__(self, config: PPOConfig, env, total_steps: int, injection: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        config: PPOConfig,
+        env,
+        total_steps: int,
+        injection: tuple[str, ...] = (),
+        body: dict | None = None,
+        wraps: tuple = (),
+    ):
         check_spaces(self.name, env.observation_space, env.action_space)
         self.config = config
         self.env = env
@@ -110,6 +118,7 @@ class PPO:
             env.observation_space,
             env.action_space,
             injection,
+            body,
         )
         self.max_steps_per_iteration = config.parallel_envs * config.rollout_steps
         iterations = max(1, -(-int(total_steps) // self.max_steps_per_iteration))
@@ -119,7 +128,7 @@ class PPO:
             if config.anneal_lr
             else config.learning_rate
         )
-        self.tx = optimizer(lr, config.max_grad_norm, eps=1e-5)
+        self.tx = optimizer(lr, config.max_grad_norm, eps=1e-5, wraps=wraps)
 
     def init(self, key) -> PPOState:
         net_key, env_key = jax.random.split(key)

@@ -103,7 +103,13 @@ class REINFORCE:
     Config = REINFORCEConfig
 
     def __init__(
-        self, config: REINFORCEConfig, env, total_steps: int, injection: tuple[str, ...] = ()
+        self,
+        config: REINFORCEConfig,
+        env,
+        total_steps: int,
+        injection: tuple[str, ...] = (),
+        body: dict | None = None,
+        wraps: tuple = (),
     ):
         check_spaces(self.name, env.observation_space, env.action_space)
         self.config = config
@@ -112,9 +118,10 @@ class REINFORCE:
         self.total_steps = int(total_steps)
         self.horizon = env.max_episode_steps
         self.networks = ("actor", "critic") if config.baseline == "value" else ("actor",)
-        self.policy = Policy(config.net_spec(env.observation_space), *_spaces(env), injection)
+        spec = config.net_spec(env.observation_space)
+        self.policy = Policy(spec, *_spaces(env), injection, body)
         self.max_steps_per_iteration = config.episodes_per_iteration * self.horizon
-        self.tx = optimizer(config.learning_rate, config.max_grad_norm)
+        self.tx = optimizer(config.learning_rate, config.max_grad_norm, wraps=wraps)
 
     def init(self, key) -> PGState:
         params = self.policy.init(key, with_critic=self.config.baseline == "value")

@@ -22,12 +22,21 @@ from plastix.errors import ConfigError
 from plastix.plasticity.interventions import (
     REGISTRY,
     AugmentConfig,
+    CBPConfig,
+    CReLUConfig,
+    FourierConfig,
     InjectConfig,
+    L2Config,
+    L2InitConfig,
+    NaPConfig,
+    ParsevalConfig,
     PrimeConfig,
     ReDoConfig,
     ReplayScheduleConfig,
     ResetConfig,
     ShrinkPerturbConfig,
+    TRACConfig,
+    WeightClipConfig,
     get,
 )
 
@@ -96,11 +105,20 @@ def _rebuild(configs: dict) -> PlasticityConfig:
 
 __all__ = [
     "AugmentConfig",
+    "CBPConfig",
+    "CReLUConfig",
+    "FourierConfig",
     "InjectConfig",
+    "L2Config",
+    "L2InitConfig",
+    "NaPConfig",
+    "ParsevalConfig",
     "PlasticityConfig",
     "PrimeConfig",
     "ReDoConfig",
     "ReplayScheduleConfig",
     "ResetConfig",
     "ShrinkPerturbConfig",
+    "TRACConfig",
+    "WeightClipConfig",
 ]

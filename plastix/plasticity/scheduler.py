@@ -13,6 +13,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from plastix.errors import ConfigError
 from plastix.plasticity.config import PlasticityConfig
 from plastix.plasticity.interventions import REGISTRY, Context, Moment, Target
 
@@ -32,10 +33,30 @@ def _active(plasticity: PlasticityConfig, capabilities=None):
 
 
 def build_options(plasticity: PlasticityConfig) -> dict:
-    """The options the program must be built with for these interventions."""
-    options: dict = {}
+    """The options the program must be built with for these interventions.
+
+    The cures' optimizer ``wraps`` are chained in the registry's order; their ``body``
+    overrides of the networks (``activation``, ``layer_norm``) are merged, and two cures that
+    ask for different values of one field (CReLU and Fourier features) are refused."""
+    options: dict = {"body": {}, "wraps": ()}
+    owner: dict[str, str] = {}
+    active = [cls.name for cls, _ in _active(plasticity)]
+    for cls, _ in _active(plasticity):
+        clash = [n for n in getattr(cls, "excludes", ()) if n in active]
+        if clash:
+            raise ConfigError(f"{cls.name} cannot be combined with {', '.join(clash)}")
     for cls, config in _active(plasticity):
-        options.update(cls.build_options(config))
+        wanted = dict(cls.build_options(config))
+        for field, value in wanted.pop("body", {}).items():
+            if field in options["body"] and options["body"][field] != value:
+                raise ConfigError(
+                    f"{cls.name} sets the networks' {field} to {value!r} and {owner[field]} to "
+                    f"{options['body'][field]!r}; choose one of them"
+                )
+            options["body"][field] = value
+            owner[field] = cls.name
+        options["wraps"] += tuple(wanted.pop("wraps", ()))
+        options.update(wanted)
     return options
 
 

@@ -30,7 +30,7 @@ from plastix.errors import ConfigError
 from plastix.keys import Stream, derive_keys
 from plastix.onpolicy.common import reset_envs, rollout
 from plastix.plasticity.interventions.base import NETWORKS
-from plastix.training.program import ChunkLog, FixedClock, Program, StepClock
+from plastix.training.program import ChunkLog, FixedClock, Program, StepClock, model_options
 
 ROLLOUT_ENVS = 8
 """environment copies of the roll-out whose observations the diagnostics and ReDo see."""
@@ -93,7 +93,7 @@ def build(method_cls, config, run: RunConfig, env, options: dict, fixed: bool, p
     of environment steps; ``per_update``: gradient updates per iteration."""
     env_obj = check_run(method_cls.name, run, env)
     injection = tuple(options.get("injection", ()))
-    method = method_cls(config, env_obj, run.steps, injection=injection)
+    method = method_cls(config, env_obj, run.steps, **model_options(options))
     unknown = [n for n in injection if n not in method.networks]
     if unknown:
         raise ConfigError(

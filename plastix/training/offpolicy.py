@@ -18,7 +18,7 @@ from plastix.envs import GYMNASIUM_PREFIX, GymnasiumEnv, check_observations, is_
 from plastix.errors import ConfigError
 from plastix.plasticity.interventions.base import AUGMENT, NETWORKS, REPLAY, REPLAY_RATIO
 from plastix.training.loop import Learner, LoopState, StepOutput
-from plastix.training.program import ChunkLog, FixedClock, Program
+from plastix.training.program import ChunkLog, FixedClock, Program, model_options
 
 # An evaluation episode of a host environment without a time limit is cut here.
 MAX_HOST_EVAL_STEPS = 100_000
@@ -36,7 +36,7 @@ def build(agent_cls, config, run: RunConfig, env, options: dict) -> OffPolicyPro
             probe.observation_space,
             probe.action_space,
             run.steps,
-            injection=tuple(options.get("injection", ())),
+            **model_options(options),
         )
     finally:
         if not jittable:

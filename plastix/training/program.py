@@ -159,3 +159,14 @@ class Program:
 
     def close(self) -> None:
         pass
+
+
+def model_options(options: dict) -> dict:
+    """The keyword arguments an agent or on-policy method is built with from the
+    interventions' build options: the networks with injection branches, the cures' network
+    overrides (``body``: ``activation``, ``layer_norm``) and optimizer wraps."""
+    return {
+        "injection": tuple(options.get("injection", ())),
+        "body": dict(options.get("body", {})),
+        "wraps": tuple(options.get("wraps", ())),
+    }

@@ -14,8 +14,14 @@ import re
 from plastix.errors import ConfigError, unknown
 from plastix.keys import Stream
 from plastix.plasticity.interventions.augment import Augment, AugmentConfig
-from plastix.plasticity.interventions.base import Context, Intervention, Moment, Target
+from plastix.plasticity.interventions.base import Context, Cure, Intervention, Moment, Target
+from plastix.plasticity.interventions.cbp import CBP, CBPConfig
+from plastix.plasticity.interventions.crelu import CReLU, CReLUConfig
+from plastix.plasticity.interventions.fourier import Fourier, FourierConfig
 from plastix.plasticity.interventions.inject import Inject, InjectConfig, inject
+from plastix.plasticity.interventions.l2 import L2, L2Config, L2Init, L2InitConfig
+from plastix.plasticity.interventions.nap import NaP, NaPConfig
+from plastix.plasticity.interventions.parseval import Parseval, ParsevalConfig
 from plastix.plasticity.interventions.prime import Prime, PrimeConfig
 from plastix.plasticity.interventions.redo import ReDo, ReDoConfig, redo, redo_masks
 from plastix.plasticity.interventions.replay_schedule import ReplaySchedule, ReplayScheduleConfig
@@ -25,6 +31,8 @@ from plastix.plasticity.interventions.shrink_perturb import (
     ShrinkPerturbConfig,
     shrink_perturb,
 )
+from plastix.plasticity.interventions.trac import TRAC, TRACConfig
+from plastix.plasticity.interventions.weight_clip import WeightClip, WeightClipConfig
 
 REGISTRY: dict[str, type[Intervention]] = {}
 
@@ -32,10 +40,20 @@ BUILT_IN = (
     Reset,
     ShrinkPerturb,
     ReDo,
+    CBP,
     Prime,
     Inject,
     Augment,
     ReplaySchedule,
+    # cures built into the networks and optimizers (their wraps chain in this order)
+    CReLU,
+    Fourier,
+    NaP,
+    L2,
+    L2Init,
+    Parseval,
+    WeightClip,
+    TRAC,
 )
 
 
@@ -77,7 +95,26 @@ __all__ = [
     "REGISTRY",
     "Augment",
     "AugmentConfig",
+    "CBP",
+    "CBPConfig",
+    "CReLU",
+    "CReLUConfig",
     "Context",
+    "Cure",
+    "Fourier",
+    "FourierConfig",
+    "L2",
+    "L2Config",
+    "L2Init",
+    "L2InitConfig",
+    "NaP",
+    "NaPConfig",
+    "Parseval",
+    "ParsevalConfig",
+    "TRAC",
+    "TRACConfig",
+    "WeightClip",
+    "WeightClipConfig",
     "Inject",
     "InjectConfig",
     "Intervention",

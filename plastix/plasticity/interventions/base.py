@@ -319,3 +319,33 @@ def check_every(name: str, every: int | None) -> None:
         every is None or every >= 1,
         f"{name}.every must be a positive interval, got {every} (leave it unset for none)",
     )
+
+
+class Cure(Intervention):
+    """A cure that acts through how the program is built rather than between chunks: a change
+    of the networks' body (``body``: the activation, normalisation) and/or a wrap of every
+    network's optimizer (``wrap``: a regulariser's gradient, a projection after each update,
+    an optimizer around the optimizer), so it is inside every compiled update. It is on when
+    ``wanted``; the CLI flags are its config's fields, as for every intervention."""
+
+    excludes: ClassVar[tuple[str, ...]] = ()
+    """cures it cannot be combined with (refused before anything is built)."""
+
+    @classmethod
+    def body(cls, config) -> dict:
+        """``NetSpec`` fields it sets on every network (e.g. ``{"activation": "crelu"}``)."""
+        return {}
+
+    @classmethod
+    def wrap(cls, config) -> Callable | None:
+        """``wrap(tx) -> tx`` for every network's optimizer (None: it leaves it alone)."""
+        return None
+
+    @classmethod
+    def build_options(cls, config) -> dict:
+        options: dict = {}
+        if body := cls.body(config):
+            options["body"] = body
+        if (wrap := cls.wrap(config)) is not None:
+            options["wraps"] = (wrap,)
+        return options

@@ -63,6 +63,13 @@ def _on_axis(units: jax.Array, ensemble: bool, axis_from_end: int, ndim: int) ->
     return units.reshape(shape)
 
 
+def _unit_dormant(h: jax.Array, tau: float, units: int) -> jax.Array:
+    """``[units]``: whether every output of each unit is τ-dormant (``h``'s last axis holds
+    ``copies × units`` outputs, copy-major)."""
+    outputs = dormant_mask(h, tau)
+    return outputs.reshape(-1, units).all(axis=0)
+
+
 def redo_masks(params: dict, activations: dict, tau: float, networks) -> tuple[dict, dict]:
     """Masks of ReDo's edits for the dormant units of every hidden layer.
 
@@ -79,13 +86,14 @@ def redo_masks(params: dict, activations: dict, tau: float, networks) -> tuple[d
         order = layers_of(params[net])
         ensemble = len(members) > 1
         for layer in members[0]:
-            # [units] or [members, units]
-            dormant = jnp.stack([dormant_mask(m[layer], tau) for m in members])
-            if not ensemble:
-                dormant = dormant[0]
-
             kernel_path = f"{net}/{layer}/kernel"
             kernel = _get_path(params, kernel_path)
+            units = kernel.shape[-1]
+            # [units] or [members, units]; a unit whose activation has several outputs (CReLU,
+            # Fourier features: [f(x), g(x)]) is dormant when all of them are
+            dormant = jnp.stack([_unit_dormant(m[layer], tau, units) for m in members])
+            if not ensemble:
+                dormant = dormant[0]
             into_unit = _on_axis(dormant, ensemble, 1, kernel.ndim)
             incoming = _set_path(incoming, kernel_path, jnp.broadcast_to(into_unit, kernel.shape))
             incoming = _set_path(incoming, f"{net}/{layer}/bias", dormant)
@@ -103,10 +111,13 @@ def redo_masks(params: dict, activations: dict, tau: float, networks) -> tuple[d
                 channels = h.shape[-1]
                 rows = jnp.arange(next_kernel.shape[-2])
                 is_feature = rows < h.shape[1] * h.shape[2] * channels  # not the action rows
-                row_mask = jnp.where(is_feature, dormant[..., rows % channels], False)
+                row_mask = jnp.where(is_feature, dormant[..., rows % channels % units], False)
                 mask = row_mask[..., :, None]
             else:
-                mask = _on_axis(dormant, ensemble, 2, next_kernel.ndim)
+                # the outputs [f(x), g(x)] of a unit feed rows i and units + i
+                copies = h.shape[-1] // units
+                tiled = jnp.tile(dormant, (1,) * (dormant.ndim - 1) + (copies,))
+                mask = _on_axis(tiled, ensemble, 2, next_kernel.ndim)
             outgoing = _set_path(outgoing, next_path, jnp.broadcast_to(mask, next_kernel.shape))
     return incoming, outgoing
 
