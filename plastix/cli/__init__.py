@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 from plastix.algorithms import ALGORITHMS
-from plastix.cli import misc, runs, train
+from plastix.cli import misc, probe, runs, train
 from plastix.console import fail
 
 USAGE = """\
@@ -43,6 +43,10 @@ commands:
                           variance of the REINFORCE gradient per baseline and batch size
   icrl data|train|eval    in-context RL: record learning histories, train AD / DPT,
                           evaluate in context on held-out tasks (plastix icrl --help)
+  probe bitflip|digits [options]
+                          supervised plasticity probe (slowly-changing regression,
+                          permuted digits), seeds vmapped, with any built-in cure
+                          (--l2-init.coef, --crelu.on, ...; plastix probe bitflip --help)
   envs                    list the environments
 
 environments: jittable gymnax ids (see `plastix envs`), or any Gymnasium id as gymnasium:ID.
@@ -60,6 +64,7 @@ COMMANDS = {
     "demo": misc.cmd_demo,
     "gradient-variance": misc.cmd_gradient_variance,
     "icrl": misc.cmd_icrl,
+    "probe": probe.cmd_probe,
     "envs": misc.cmd_envs,
 }
 
