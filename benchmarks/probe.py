@@ -16,32 +16,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cures import CURES as ALL_CURES  # benchmarks/cures.py, beside this script
 from rich.console import Console
 
-from plastix.plasticity.config import PlasticityConfig
-from plastix.plasticity.interventions import (
-    CReLUConfig,
-    FourierConfig,
-    L2Config,
-    L2InitConfig,
-    NaPConfig,
-    ParsevalConfig,
-    TRACConfig,
-    WeightClipConfig,
-)
 from plastix.probe import ProbeConfig, run_probe
 
-CURES = {
-    "none": PlasticityConfig(),
-    "l2": PlasticityConfig(l2=L2Config(coef=1e-3)),
-    "l2_init": PlasticityConfig(l2_init=L2InitConfig(coef=1e-2)),
-    "parseval": PlasticityConfig(parseval=ParsevalConfig(coef=1e-3)),
-    "weight_clip": PlasticityConfig(weight_clip=WeightClipConfig(kappa=3.0)),
-    "crelu": PlasticityConfig(crelu=CReLUConfig(on=True)),
-    "fourier": PlasticityConfig(fourier=FourierConfig(on=True)),
-    "nap": PlasticityConfig(nap=NaPConfig(on=True)),
-    "trac": PlasticityConfig(trac=TRACConfig(on=True)),
-}
+# the cures built into every update (continual backprop acts between chunks of an RL run)
+CURES = {name: cure for name, cure in ALL_CURES.items() if name != "cbp"}
 
 PROBLEMS = {
     "bitflip": dict(problem="bitflip", tasks=100, task_steps=10_000, hidden_sizes=(5,)),

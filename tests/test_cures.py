@@ -3,14 +3,12 @@ by hand, and on every agent through the CLI."""
 
 from __future__ import annotations
 
-import json
 import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import pandas as pd
 import pytest
 import scipy.special
 
@@ -248,85 +246,6 @@ def test_redo_treats_a_crelu_unit_as_dormant_only_when_both_halves_are():
     )
     rows = np.asarray(outgoing["critic"]["head"]["kernel"])[:, 0]
     np.testing.assert_array_equal(rows, [True, False, False, True, False, False])
-
-
-CLI_CURES = {
-    "a": [
-        "--crelu.on",
-        "--l2.coef",
-        "1e-3",
-        "--l2-init.coef",
-        "1e-2",
-        "--parseval.coef",
-        "1e-3",
-        "--trac.on",
-        *("--cbp.every", "20", "--cbp.maturity", "0", "--cbp.replacement-rate", "0.05"),
-    ],
-    "b": ["--fourier.on", "--nap.on", "--weight-clip.kappa", "3"],
-}
-AGENTS = {
-    "dqn": [
-        "--env",
-        "CartPole-v1",
-        "--steps",
-        "400",
-        "--learning-starts",
-        "100",
-        "--batch-size",
-        "16",
-    ],
-    "sac": [
-        "--env",
-        "Pendulum-v1",
-        "--steps",
-        "400",
-        "--learning-starts",
-        "100",
-        "--batch-size",
-        "16",
-    ],
-    "ppo": [
-        "--env",
-        "CartPole-v1",
-        "--steps",
-        "1024",
-        "--parallel-envs",
-        "4",
-        "--rollout-steps",
-        "64",
-    ],
-    "reinforce": ["--env", "CartPole-v1", "--steps", "1000", "--episodes-per-iteration", "2"],
-}
-
-
-@pytest.mark.parametrize("agent", list(AGENTS))
-def test_every_cure_runs_on_every_agent_through_the_cli(agent, tmp_path):
-    from plastix import api
-    from plastix.cli import main
-
-    for group, flags in CLI_CURES.items():
-        out = tmp_path / group
-        argv = ["train", agent, *AGENTS[agent], "--hidden-sizes", "8", "8", "--eval-episodes", "1"]
-        argv += ["--no-progress", "--out", str(out), *flags]
-        assert main(argv) == 0
-        record = json.loads((out / "config.json").read_text())["plasticity"]
-        params = api.load_policy(out).policies
-        leaves = jax.tree.leaves(params)
-        assert all(np.isfinite(np.asarray(x)).all() for x in leaves)
-        flat = {optim.path_name(p): x for p, x in jax.tree_util.tree_flatten_with_path(params)[0]}
-        dense_1 = [x for n, x in flat.items() if n.endswith("torso/dense_1/kernel")]
-        assert dense_1 and all(x.shape[-2] == 16 for x in dense_1)  # doubled by crelu / fourier
-        if group == "a":
-            assert record["crelu"]["on"] and record["trac"]["on"]
-            assert record["parseval"]["coef"] == 1e-3 and record["cbp"]["every"] == 20
-            metrics = pd.read_parquet(out / "metrics.parquet")
-            assert metrics[metrics.metric == "intervention/cbp"].value.sum() > 0
-        else:
-            assert record["nap"]["on"] and record["weight_clip"]["kappa"] == 3.0
-            assert any("norm_0" in n for n in flat)  # NaP's LayerNorm
-            for n, x in flat.items():
-                if n.endswith("torso/dense_1/kernel"):
-                    assert np.abs(np.asarray(x)).max() <= 3 / math.sqrt(16) + 1e-6
 
 
 def test_cbp_replaces_the_lowest_utility_mature_units_by_definition():

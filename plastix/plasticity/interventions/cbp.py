@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from plastix.errors import ConfigError, check_types, require
+from plastix.errors import check_types, require
 from plastix.keys import Stream
 from plastix.plasticity.interventions.base import (
     Moment,
@@ -38,7 +38,12 @@ from plastix.plasticity.interventions.base import (
     update_steps,
     where,
 )
-from plastix.plasticity.interventions.redo import _get_path, _on_axis, _set_path
+from plastix.plasticity.interventions.redo import (
+    _get_path,
+    _on_axis,
+    _set_path,
+    layered_networks,
+)
 from plastix.plasticity.selectors import layers_of
 
 
@@ -145,16 +150,7 @@ class CBP(Periodic):
 
     def check(self):
         params = self.target.param_shapes()
-        layered = [n for n, p in params.items() if "torso" in p]
-        c = self.config
-        wanted = layered if c.networks == "all" else [n.strip() for n in c.networks.split(",")]
-        unknown = [n for n in wanted if n not in layered]
-        if unknown:
-            raise ConfigError(
-                f"cbp.networks: unknown network(s) {', '.join(unknown)}; "
-                f"valid choices: all, {', '.join(layered)}"
-            )
-        self.networks = wanted
+        self.networks = wanted = layered_networks(params, self.config.networks, "cbp")
         seeds = self.context.seeds
         # a unit's age in updates, per seed (and ensemble member); fractions of a unit owed
         self.shapes = {}

@@ -147,23 +147,27 @@ def redo(
     return consistent(state, params, touched)
 
 
+def layered_networks(params: dict, networks: str, cure: str) -> list[str]:
+    """The networks with hidden layers that ``networks`` (``all`` or comma-separated names)
+    selects; raises ConfigError naming the valid ones."""
+    layered = [n for n, p in params.items() if "torso" in p]
+    wanted = layered if networks == "all" else [n.strip() for n in networks.split(",")]
+    unknown = [n for n in wanted if n not in layered]
+    if unknown:
+        raise ConfigError(
+            f"{cure}.networks: unknown network(s) {', '.join(unknown)}; "
+            f"valid choices: all, {', '.join(layered)}"
+        )
+    return wanted
+
+
 class ReDo(Periodic):
     name = "redo"
     Config = ReDoConfig
     salt = Stream.REDO
 
     def check(self):
-        params = self.target.param_shapes()
-        layered = [n for n, p in params.items() if "torso" in p]
-        c = self.config
-        wanted = layered if c.networks == "all" else [n.strip() for n in c.networks.split(",")]
-        unknown = [n for n in wanted if n not in layered]
-        if unknown:
-            raise ConfigError(
-                f"redo.networks: unknown network(s) {', '.join(unknown)}; "
-                f"valid choices: all, {', '.join(layered)}"
-            )
-        self.networks = wanted
+        self.networks = layered_networks(self.target.param_shapes(), self.config.networks, "redo")
 
     def act(self, state, key):
         c = self.config
