@@ -156,26 +156,39 @@ class AnchoredState(NamedTuple):
     inner: Any
 
 
+def _anchored(inner, anchor, step) -> optax.GradientTransformation:
+    """``inner`` with ``anchor(params)`` kept from the initial parameters and each update made
+    by ``step(grads, params, anchor, inner_update) -> updates``."""
+
+    def init(params):
+        return AnchoredState(None if anchor is None else anchor(params), inner.init(params))
+
+    def update(grads, state, params=None):
+        if params is None:
+            raise ValueError("this optimizer needs the parameters: update(g, state, params)")
+        new_inner = []
+
+        def inner_update(g):
+            updates, inner_state = inner.update(g, state.inner, params)
+            new_inner.append(inner_state)
+            return updates
+
+        updates = step(grads, params, state.anchor, inner_update)
+        return updates, AnchoredState(state.anchor, new_inner[0])
+
+    return optax.GradientTransformation(init, update)
+
+
 def add_gradient(term, anchor=None) -> Callable:
     """A wrap (``wrap(tx) -> tx``) that adds ``term(params, anchor)`` — a regulariser's gradient,
     a tree like the parameters — to the gradient before ``tx``, as a loss term would be
     (so it is clipped and preconditioned with the loss's gradient). ``anchor(params)`` (if
     given) is kept from the initial parameters, e.g. a copy of them for L2-init."""
 
-    def wrap(inner: optax.GradientTransformation) -> optax.GradientTransformation:
-        def init(params):
-            return AnchoredState(None if anchor is None else anchor(params), inner.init(params))
+    def step(grads, params, kept, inner_update):
+        return inner_update(jax.tree.map(jnp.add, grads, term(params, kept)))
 
-        def update(grads, state, params=None):
-            if params is None:
-                raise ValueError("this optimizer needs the parameters: update(g, state, params)")
-            grads = jax.tree.map(jnp.add, grads, term(params, state.anchor))
-            updates, inner_state = inner.update(grads, state.inner, params)
-            return updates, AnchoredState(state.anchor, inner_state)
-
-        return optax.GradientTransformation(init, update)
-
-    return wrap
+    return lambda inner: _anchored(inner, anchor, step)
 
 
 def project_after(project, anchor=None) -> Callable:
@@ -183,18 +196,13 @@ def project_after(project, anchor=None) -> Callable:
     anchor)`` instead (weight clipping, Normalize-and-Project): the returned update is
     ``project(params + u) - params``."""
 
-    def wrap(inner: optax.GradientTransformation) -> optax.GradientTransformation:
-        def init(params):
-            return AnchoredState(None if anchor is None else anchor(params), inner.init(params))
+    def step(grads, params, kept, inner_update):
+        projected = project(optax.apply_updates(params, inner_update(grads)), kept)
+        return jax.tree.map(lambda q, p: q - p, projected, params)
 
-        def update(grads, state, params=None):
-            if params is None:
-                raise ValueError("this optimizer needs the parameters: update(g, state, params)")
-            updates, inner_state = inner.update(grads, state.inner, params)
-            projected = project(optax.apply_updates(params, updates), state.anchor)
-            updates = jax.tree.map(lambda q, p: q - p, projected, params)
-            return updates, AnchoredState(state.anchor, inner_state)
+    return lambda inner: _anchored(inner, anchor, step)
 
-        return optax.GradientTransformation(init, update)
 
-    return wrap
+def named_leaves(tree) -> dict[str, Any]:
+    """``{"torso/dense_0/kernel": leaf, ...}`` of a tree."""
+    return {path_name(p): x for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]}

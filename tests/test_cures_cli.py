@@ -75,7 +75,7 @@ def test_every_cure_runs_on_every_agent_through_the_cli(agent, tmp_path):
         params = api.load_policy(out).policies
         leaves = jax.tree.leaves(params)
         assert all(np.isfinite(np.asarray(x)).all() for x in leaves)
-        flat = {optim.path_name(p): x for p, x in jax.tree_util.tree_flatten_with_path(params)[0]}
+        flat = optim.named_leaves(params)
         dense_1 = [x for n, x in flat.items() if n.endswith("torso/dense_1/kernel")]
         assert dense_1 and all(x.shape[-2] == 16 for x in dense_1)  # doubled by crelu / fourier
         if group == "a":

@@ -34,15 +34,13 @@ from plastix.plasticity.interventions.base import (
     Moment,
     Periodic,
     check_every,
-    consistent,
     update_steps,
-    where,
 )
 from plastix.plasticity.interventions.redo import (
     _get_path,
-    _on_axis,
-    _set_path,
     layered_networks,
+    mark_units,
+    recycle,
 )
 from plastix.plasticity.selectors import layers_of
 
@@ -123,24 +121,10 @@ def replace_units(agent, state, key, batch, eligible: dict, counts: dict, networ
             chosen = lowest(scores, eligible[name].reshape(scores.shape), counts[name])
             chosen = chosen if ensemble else chosen[0]
             replaced[name] = chosen
-            into = _on_axis(chosen, ensemble, 1, kernel.ndim)
-            incoming = _set_path(incoming, f"{name}/kernel", jnp.broadcast_to(into, kernel.shape))
-            incoming = _set_path(incoming, f"{name}/bias", chosen)
-            norm = layer.replace("dense_", "norm_")
-            if norm.split("/")[1] in params[net]["torso"]:
-                for leaf in ("scale", "bias"):
-                    incoming = _set_path(incoming, f"{net}/{norm}/{leaf}", chosen)
-            copies = next_kernel.shape[-2] // units
-            tiled = jnp.tile(chosen, (1,) * (chosen.ndim - 1) + (copies,))
-            rows = _on_axis(tiled, ensemble, 2, next_kernel.ndim)
-            outgoing = _set_path(
-                outgoing, f"{net}/{following}/kernel", jnp.broadcast_to(rows, next_kernel.shape)
+            incoming, outgoing = mark_units(
+                incoming, outgoing, params, net, layer, following, chosen, members[0][layer]
             )
-    fresh = agent.init(key).params
-    new = where(incoming, fresh, params)
-    new = jax.tree.map(lambda m, p: jnp.where(m, 0.0, p), outgoing, new)
-    touched = jax.tree.map(jnp.logical_or, incoming, outgoing)
-    return consistent(state, new, touched), replaced
+    return recycle(agent, state, key, incoming, outgoing), replaced
 
 
 class CBP(Periodic):

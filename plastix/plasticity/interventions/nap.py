@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import jax
 import jax.numpy as jnp
 
 from plastix import optim
@@ -78,7 +77,7 @@ def nap_projection(project_head: bool):
         return optim.map_with_names(one, params)
 
     def project(params, norms):
-        flat = {optim.path_name(k): v for k, v in jax.tree_util.tree_flatten_with_path(params)[0]}
+        flat = optim.named_leaves(params)
 
         def one(name, p, target):
             kind = _kind(name, project_head)

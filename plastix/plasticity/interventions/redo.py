@@ -70,6 +70,52 @@ def _unit_dormant(h: jax.Array, tau: float, units: int) -> jax.Array:
     return outputs.reshape(-1, units).all(axis=0)
 
 
+def mark_units(incoming, outgoing, params, net, layer, following, units_mask, h):
+    """Marks in the ``incoming`` and ``outgoing`` masks (trees like ``params``) the weights into
+    the units ``units_mask`` selects of ``net/layer`` (kernel column / conv filter, bias,
+    LayerNorm scale and offset) and out of them in ``net/following``; ``units_mask`` is
+    ``[units]`` or ``[members, units]`` (an ensemble), ``h`` the layer's activations of one
+    member (their shape says how the outputs feed the next layer). Returns both masks."""
+    kernel_path = f"{net}/{layer}/kernel"
+    kernel = _get_path(params, kernel_path)
+    units = kernel.shape[-1]
+    ensemble = units_mask.ndim > 1
+    into_unit = _on_axis(units_mask, ensemble, 1, kernel.ndim)
+    incoming = _set_path(incoming, kernel_path, jnp.broadcast_to(into_unit, kernel.shape))
+    incoming = _set_path(incoming, f"{net}/{layer}/bias", units_mask)
+    norm = layer.replace("dense_", "norm_").replace("conv_", "norm_")
+    scope = layer.split("/")[0]
+    if norm.split("/")[1] in params[net][scope]:
+        for leaf in ("scale", "bias"):
+            incoming = _set_path(incoming, f"{net}/{norm}/{leaf}", units_mask)
+    next_path = f"{net}/{following}/kernel"
+    next_kernel = _get_path(params, next_path)
+    if h.ndim == 4 and not following.startswith("encoder/"):
+        # flattened [H, W, C] features: row r belongs to channel r % C (r < H*W*C)
+        channels = h.shape[-1]
+        rows = jnp.arange(next_kernel.shape[-2])
+        is_feature = rows < h.shape[1] * h.shape[2] * channels  # not the action rows
+        row_mask = jnp.where(is_feature, units_mask[..., rows % channels % units], False)
+        mask = row_mask[..., :, None]
+    else:
+        # the outputs [f(x), g(x)] of a unit feed rows i and units + i
+        copies = h.shape[-1] // units
+        tiled = jnp.tile(units_mask, (1,) * (units_mask.ndim - 1) + (copies,))
+        mask = _on_axis(tiled, ensemble, 2, next_kernel.ndim)
+    outgoing = _set_path(outgoing, next_path, jnp.broadcast_to(mask, next_kernel.shape))
+    return incoming, outgoing
+
+
+def recycle(agent, state, key: jax.Array, incoming: dict, outgoing: dict):
+    """Fresh initial values where ``incoming``, zeros where ``outgoing``, and the optimizer and
+    targets made consistent on both (ReDo's and continual backprop's edit)."""
+    fresh = agent.init(key).params
+    params = where(incoming, fresh, state.params)
+    params = jax.tree.map(lambda m, p: jnp.where(m, 0.0, p), outgoing, params)
+    touched = jax.tree.map(jnp.logical_or, incoming, outgoing)
+    return consistent(state, params, touched)
+
+
 def redo_masks(params: dict, activations: dict, tau: float, networks) -> tuple[dict, dict]:
     """Masks of ReDo's edits for the dormant units of every hidden layer.
 
@@ -94,31 +140,10 @@ def redo_masks(params: dict, activations: dict, tau: float, networks) -> tuple[d
             dormant = jnp.stack([_unit_dormant(m[layer], tau, units) for m in members])
             if not ensemble:
                 dormant = dormant[0]
-            into_unit = _on_axis(dormant, ensemble, 1, kernel.ndim)
-            incoming = _set_path(incoming, kernel_path, jnp.broadcast_to(into_unit, kernel.shape))
-            incoming = _set_path(incoming, f"{net}/{layer}/bias", dormant)
-            norm = layer.replace("dense_", "norm_").replace("conv_", "norm_")
-            scope = layer.split("/")[0]
-            if norm.split("/")[1] in params[net][scope]:
-                for leaf in ("scale", "bias"):
-                    incoming = _set_path(incoming, f"{net}/{norm}/{leaf}", dormant)
             following = order[order.index(layer) + 1]
-            next_path = f"{net}/{following}/kernel"
-            next_kernel = _get_path(params, next_path)
-            h = members[0][layer]
-            if h.ndim == 4 and not following.startswith("encoder/"):
-                # flattened [H, W, C] features: row r belongs to channel r % C (r < H*W*C)
-                channels = h.shape[-1]
-                rows = jnp.arange(next_kernel.shape[-2])
-                is_feature = rows < h.shape[1] * h.shape[2] * channels  # not the action rows
-                row_mask = jnp.where(is_feature, dormant[..., rows % channels % units], False)
-                mask = row_mask[..., :, None]
-            else:
-                # the outputs [f(x), g(x)] of a unit feed rows i and units + i
-                copies = h.shape[-1] // units
-                tiled = jnp.tile(dormant, (1,) * (dormant.ndim - 1) + (copies,))
-                mask = _on_axis(tiled, ensemble, 2, next_kernel.ndim)
-            outgoing = _set_path(outgoing, next_path, jnp.broadcast_to(mask, next_kernel.shape))
+            incoming, outgoing = mark_units(
+                incoming, outgoing, params, net, layer, following, dormant, members[0][layer]
+            )
     return incoming, outgoing
 
 
@@ -140,11 +165,7 @@ def redo(
     activations = agent.activations(state, batch)
     networks = list(activations) if networks is None else list(networks)
     incoming, outgoing = redo_masks(state.params, activations, tau, networks)
-    fresh = agent.init(key).params
-    params = where(incoming, fresh, state.params)
-    params = jax.tree.map(lambda m, p: jnp.where(m, 0.0, p), outgoing, params)
-    touched = jax.tree.map(jnp.logical_or, incoming, outgoing)
-    return consistent(state, params, touched)
+    return recycle(agent, state, key, incoming, outgoing)
 
 
 def layered_networks(params: dict, networks: str, cure: str) -> list[str]:

@@ -42,7 +42,7 @@ def fan_in(name: str, kernel_shape: tuple[int, ...]) -> int:
 
 def clip_bounds(params, kappa: float):
     """``κ/√fan_in`` for every kernel and bias of a layer, ``inf`` elsewhere."""
-    flat = dict((optim.path_name(p), x) for p, x in jax.tree_util.tree_flatten_with_path(params)[0])
+    flat = optim.named_leaves(params)
 
     def bound(name, p):
         layer, _, leaf = name.rpartition("/")
