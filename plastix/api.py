@@ -115,6 +115,9 @@ def train(
     out: str | Path | None = None,
     overwrite: bool = False,
     checkpoint_seconds: float = 300.0,
+    scenario: str = "none",
+    switch_every: int = 0,
+    scenario_tasks: tuple[str, ...] = (),
     progress: bool = True,
     config=None,
     diagnostics: DiagnosticsConfig | None = None,
@@ -132,7 +135,11 @@ def train(
     turns them off). ``plasticity`` holds the interventions (resets, shrink-and-perturb, ReDo,
     injection, augmentation, replay-ratio schedules), for every algorithm whose program
     supports them; ``replay_schedule`` may instead be a ``ReplayRatioSchedule`` object of your
-    own. A run stored in ``out`` can be continued after a crash with ``resume``.
+    own. ``scenario`` makes the run a continual-learning task sequence on ``env`` (``permuted``,
+    ``sequence`` of gymnax ids in ``scenario_tasks``, ``dynamics`` overrides such as
+    ``"length=1.0"``), switching every ``switch_every`` steps inside the compiled loop
+    (``plastix.envs.continual``). A run stored in ``out`` can be continued after a crash with
+    ``resume``.
     """
     if config is None:
         config = agent_config(agent, agent_options)
@@ -152,6 +159,9 @@ def train(
         out=None if out is None else str(out),
         overwrite=overwrite,
         checkpoint_seconds=checkpoint_seconds,
+        scenario=scenario,
+        switch_every=switch_every,
+        scenario_tasks=tuple(scenario_tasks),
     )
     return run_training(
         agent,

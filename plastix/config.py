@@ -13,6 +13,8 @@ MAX_STEPS = 2_000_000_000
 MAX_REPLAY_RATIO = 1024.0
 """the highest replay ratio (the literature goes to 128; more is almost surely a typo)."""
 MAX_COUNT = 100_000
+SCENARIOS = ("none", "permuted", "sequence", "dynamics")
+"""the continual-learning scenarios (``plastix.envs.continual``)."""
 """the most seeds, parallel environments or evaluation episodes of a run."""
 
 
@@ -45,6 +47,15 @@ class RunConfig:
     checkpoint_seconds: float = 300.0
     """seconds between checkpoints that ``plastix resume`` continues from (0: at every chunk
     boundary); one is also written when the run ends, is interrupted or fails."""
+    scenario: str = "none"
+    """continual-learning scenario on ``env``: none, permuted (a new permutation of the
+    observations per task), sequence (``env`` then each of ``scenario_tasks``, cycled) or
+    dynamics (``env`` then its parameters overridden by each of ``scenario_tasks``, cycled)."""
+    switch_every: int = 0
+    """environment steps per task of the scenario (every seed switches at the same step)."""
+    scenario_tasks: tuple[str, ...] = ()
+    """the tasks after ``env``: gymnax ids (sequence) or overrides like ``length=1.0,masspole=0.2``
+    (dynamics)."""
 
     def __post_init__(self):
         check_types(self)
@@ -68,6 +79,22 @@ class RunConfig:
         )
         require(self.eval_every >= 1, f"eval_every must be >= 1, got {self.eval_every}")
         require(self.log_every >= 1, f"log_every must be >= 1, got {self.log_every}")
+        require(
+            self.scenario in SCENARIOS,
+            f"unknown scenario {self.scenario!r}; valid choices: {', '.join(SCENARIOS)}",
+        )
+        if self.scenario == "none":
+            require(
+                not self.switch_every and not self.scenario_tasks,
+                "switch_every and scenario_tasks belong to a scenario: set scenario too "
+                f"({', '.join(SCENARIOS[1:])})",
+            )
+        else:
+            require(
+                1 <= self.switch_every <= self.steps,
+                f"a scenario needs 1 <= switch_every <= steps ({self.steps:,}), got "
+                f"{self.switch_every}",
+            )
         require(
             self.checkpoint_seconds >= 0,
             f"checkpoint_seconds must be >= 0, got {self.checkpoint_seconds}",

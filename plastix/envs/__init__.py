@@ -9,6 +9,7 @@ import jax
 import numpy as np
 
 from plastix.envs.base import HostEnv, JaxEnv, TimeStep
+from plastix.envs.continual import ContinualEnv, Scenario, make_scenario, pinned, scenario_of
 from plastix.envs.gymnasium_env import GymnasiumEnv, GymnaxAsGymnasium
 from plastix.envs.gymnax_env import ALIASES, GYMNAX_IDS, GymnaxEnv
 from plastix.envs.spaces import Box, Discrete, Space
@@ -18,6 +19,8 @@ GYMNASIUM_PREFIX = "gymnasium:"
 
 __all__ = [
     "Box",
+    "ContinualEnv",
+    "Scenario",
     "Discrete",
     "EnvNotFoundError",
     "GymnasiumEnv",
@@ -31,6 +34,9 @@ __all__ = [
     "env_choices",
     "is_jittable",
     "make_env",
+    "make_run_env",
+    "pinned",
+    "scenario_of",
 ]
 
 
@@ -89,6 +95,23 @@ def make_env(env, num_envs: int = 1) -> JaxEnv | HostEnv:
     raise TypeError(
         f"cannot make an environment from {type(env).__name__}: pass an id (str), a "
         "gymnasium.Env, or an object with the plastix JaxEnv interface"
+    )
+
+
+def make_run_env(env, run, stride: int, align=None) -> JaxEnv | HostEnv:
+    """The environment of a run: ``env`` (``make_env``), or ``run``'s continual scenario on it
+    with ``stride`` copies stepping together (0: whole batches of episodes pinned to a task)
+    and switches between iterations of ``align = (steps, what)``."""
+    if run.scenario == "none":
+        return make_env(env, num_envs=1)
+    if not isinstance(env, str):
+        raise ConfigError(
+            "a scenario is built from an environment id (a gymnax id such as CartPole-v1 or "
+            f"MinAtar-Breakout), not from a {type(env).__name__} object"
+        )
+    check_env_name(env)
+    return make_scenario(
+        run.scenario, ALIASES.get(env, env), run.switch_every, run.scenario_tasks, stride, align
     )
 
 

@@ -52,13 +52,19 @@ class GymnaxEnv:
         return f"GymnaxEnv({self.name!r})"
 
     def reset(self, key: jax.Array):
-        obs, state = self.env.reset(key, self.params)
-        return jnp.asarray(obs, jnp.float32), state
+        return self.reset_with(key, self.params)
 
     def step(self, key: jax.Array, state, action: jax.Array):
-        obs, state, reward, terminated, truncated, info = self.env.step(
-            key, state, action, self.params
-        )
+        return self.step_with(key, state, action, self.params)
+
+    def reset_with(self, key: jax.Array, params):
+        """``reset`` under other environment parameters (a pytree like ``self.params``)."""
+        obs, state = self.env.reset(key, params)
+        return jnp.asarray(obs, jnp.float32), state
+
+    def step_with(self, key: jax.Array, state, action: jax.Array, params):
+        """``step`` under other environment parameters."""
+        obs, state, reward, terminated, truncated, info = self.env.step(key, state, action, params)
         timestep = TimeStep(
             obs=jnp.asarray(obs, jnp.float32),
             reward=jnp.asarray(reward, jnp.float32),

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from plastix.envs.continual import pinned
 from plastix.errors import require
 from plastix.onpolicy.common import (
     EnvCarry,
@@ -98,6 +99,16 @@ class PPO:
     name = "ppo"
     Config = PPOConfig
     networks = ("actor", "critic")
+
+    @staticmethod
+    def scenario_stride(config: PPOConfig) -> int:
+        """The roll-out steps every copy at once: a scenario's clock moves by their number."""
+        return config.parallel_envs
+
+    @staticmethod
+    def scenario_align(config: PPOConfig) -> tuple[int, str]:
+        """A switch falls between roll-outs (the task that ended is evaluated there)."""
+        return config.parallel_envs * config.rollout_steps, "ppo's parallel_envs × rollout_steps"
 
     def __init__(
         self,
@@ -202,8 +213,11 @@ class PPO:
         new = PPOState(params, opt_state, envs, state.env_steps + n, state.iteration + 1)
         return new, metrics
 
-    def evaluate(self, state: PPOState, key, num_episodes: int):
-        return evaluate(self.env, self.policy, state.params["actor"], key, num_episodes)
+    def evaluate(self, state: PPOState, key, num_episodes: int, clock=None):
+        """Returns of the deterministic policy; in a scenario, on the task of ``clock``
+        (default: the current one)."""
+        env = pinned(self.env, state.env_steps if clock is None else clock)
+        return evaluate(env, self.policy, state.params["actor"], key, num_episodes)
 
     def act(self, state: PPOState, obs, key, env_step, deterministic: bool = True):
         """Actions for a batch of observations: the mode of the policy, or a sample."""
@@ -215,4 +229,5 @@ class PPO:
         return state.params
 
     def activations(self, state: PPOState, key):
-        return policy_activations(self.env, self.policy, state.params, key)
+        env = pinned(self.env, state.env_steps)
+        return policy_activations(env, self.policy, state.params, key)

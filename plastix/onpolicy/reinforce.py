@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from plastix.envs.continual import pinned
 from plastix.errors import require
 from plastix.onpolicy.common import (
     NetworkFields,
@@ -102,6 +103,12 @@ class REINFORCE:
     name = "reinforce"
     Config = REINFORCEConfig
 
+    @staticmethod
+    def scenario_stride(config: REINFORCEConfig) -> int:
+        """0: a batch of whole episodes runs in the task of the step it starts at (a switch
+        lands on the first batch that starts at or after it)."""
+        return 0
+
     def __init__(
         self,
         config: REINFORCEConfig,
@@ -133,7 +140,8 @@ class REINFORCE:
             jnp.zeros((), jnp.int32),
         )
 
-    def sample_episodes(self, params, key, num_envs: int | None = None):
+    def sample_episodes(self, params, key, num_envs: int | None = None, clock=0):
+        """A batch of whole episodes; in a scenario, in the task of ``clock``."""
         policy = self.policy
 
         def act(obs, k):
@@ -141,7 +149,7 @@ class REINFORCE:
             return policy.sample(dist, k)
 
         # the raw (unclipped) action is what the log-probability is of; clip only for the env
-        env = _ClippedActions(self.env, policy)
+        env = _ClippedActions(pinned(self.env, clock), policy)
         return episodes(env, act, key, num_envs or self.config.episodes_per_iteration, self.horizon)
 
     def advantages(self, params, baseline, batch):
@@ -178,7 +186,7 @@ class REINFORCE:
 
     def iterate(self, state: PGState, key):
         c = self.config
-        batch = self.sample_episodes(state.params, key)
+        batch = self.sample_episodes(state.params, key, clock=state.env_steps)
         grads, aux = jax.grad(self.loss, has_aux=True)(state.params, state.baseline, batch)
         updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
@@ -205,8 +213,11 @@ class REINFORCE:
         )
         return new, metrics
 
-    def evaluate(self, state: PGState, key, num_episodes: int):
-        return evaluate(self.env, self.policy, state.params["actor"], key, num_episodes)
+    def evaluate(self, state: PGState, key, num_episodes: int, clock=None):
+        """Returns of the deterministic policy; in a scenario, on the task of ``clock``
+        (default: the current one)."""
+        env = pinned(self.env, state.env_steps if clock is None else clock)
+        return evaluate(env, self.policy, state.params["actor"], key, num_episodes)
 
     def act(self, state: PGState, obs, key, env_step, deterministic: bool = True):
         """Actions for a batch of observations: the mode of the policy, or a sample."""
@@ -218,7 +229,8 @@ class REINFORCE:
         return state.params
 
     def activations(self, state: PGState, key):
-        return policy_activations(self.env, self.policy, state.params, key)
+        env = pinned(self.env, state.env_steps)
+        return policy_activations(env, self.policy, state.params, key)
 
 
 def policy_activations(env, policy: Policy, params, key, num_envs: int = 8, steps: int = 32):

@@ -57,6 +57,7 @@ class Book:
         self.best_eval: list[float | None] = [None] * n
         self.eval_steps = [-1] * n
         self.recent: list[list[float]] = [[] for _ in range(n)]
+        self.task_ends: list[dict[int, float]] = [{} for _ in range(n)]
 
     def frame(self) -> pd.DataFrame:
         return self.log.frame()
@@ -109,6 +110,13 @@ class Book:
             self.eval_steps[k] = int(steps[k])
             self._note_eval(k, mean)
 
+    def task_end(self, steps: np.ndarray, tasks: np.ndarray, returns: np.ndarray) -> None:
+        """The evaluation return each seed reached on the task that ended at this step."""
+        for k, s in enumerate(self.seed_ids):
+            mean = float(np.mean(returns[k]))
+            self.log.add(s, int(steps[k]), "task_end_return", mean)
+            self.task_ends[k][int(tasks[k])] = mean
+
     def _note_eval(self, k: int, mean: float) -> None:
         self.last_eval[k] = mean
         best = self.best_eval[k]
@@ -133,6 +141,10 @@ class Book:
                 self._note_eval(k, float(value))
             episodes = mine[mine.metric == "episode_return"].value
             self.recent[k] = [float(v) for v in episodes.iloc[-10:]]
+            ends = mine[mine.metric == "task_end_return"]
+            tasks = mine[mine.metric == "task"].set_index("step").value
+            for step, value in zip(ends.step, ends.value, strict=True):
+                self.task_ends[k][int(tasks.get(step, len(self.task_ends[k])))] = float(value)
 
     def per_seed(self) -> dict:
         finals = [e for e in self.last_eval if e is not None]
@@ -145,6 +157,15 @@ class Book:
                     "recent_episode_return": float(np.mean(self.recent[k]))
                     if self.recent[k]
                     else None,
+                    **(
+                        {
+                            "task_end_returns": [
+                                self.task_ends[k][t] for t in sorted(self.task_ends[k])
+                            ]
+                        }
+                        if self.task_ends[k]
+                        else {}
+                    ),
                 }
                 for k, s in enumerate(self.seed_ids)
             ],

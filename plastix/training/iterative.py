@@ -25,7 +25,7 @@ from flax import struct
 
 from plastix.agents.base import AgentState, tree_where
 from plastix.config import RunConfig
-from plastix.envs import check_observations, is_jittable, make_env
+from plastix.envs import check_observations, is_jittable, make_run_env, pinned, scenario_of
 from plastix.errors import ConfigError
 from plastix.keys import Stream, derive_keys
 from plastix.onpolicy.common import reset_envs, rollout
@@ -50,9 +50,10 @@ class PolicyParams:
     params: Any
 
 
-def check_run(name: str, run: RunConfig, env) -> Any:
+def check_run(name: str, run: RunConfig, env, stride: int | None = None, align=None) -> Any:
     """The jittable environment an iterative method runs on; refuses run options it has no
-    use for."""
+    use for. ``stride``: environment copies that step together in a scenario (None: the
+    method cannot run one)."""
     if run.replay_ratio != 1.0:
         raise ConfigError(
             f"replay_ratio is for the off-policy agents (dqn, sac); {name} reuses its data by "
@@ -63,7 +64,12 @@ def check_run(name: str, run: RunConfig, env) -> Any:
             f"{name} sets its parallel environments with its own option "
             "(reinforce: episodes_per_iteration, ppo: parallel_envs), not num_envs"
         )
-    env_obj = make_env(env, num_envs=1)
+    if stride is None and run.scenario != "none":
+        raise ConfigError(
+            f"{name} does not run continual scenarios (it trains on whole generations of "
+            "fresh episodes); scenarios run on dqn, sac, ppo and reinforce"
+        )
+    env_obj = make_run_env(env, run, stride or 0, align)
     check_observations(env_obj)
     if not is_jittable(env_obj):
         env_obj.close()
@@ -91,9 +97,19 @@ class PolicyModel:
 def build(method_cls, config, run: RunConfig, env, options: dict, fixed: bool, per_update: int):
     """The program of a policy-gradient method; ``fixed``: every iteration takes the same number
     of environment steps; ``per_update``: gradient updates per iteration."""
-    env_obj = check_run(method_cls.name, run, env)
+    stride = method_cls.scenario_stride(config)
+    align = getattr(method_cls, "scenario_align", lambda config: None)(config)
+    env_obj = check_run(method_cls.name, run, env, stride, align)
     injection = tuple(options.get("injection", ()))
     method = method_cls(config, env_obj, run.steps, **model_options(options))
+    if not fixed and run.scenario != "none":
+        longest = method.max_steps_per_iteration
+        if run.switch_every < longest:
+            raise ConfigError(
+                f"switch_every ({run.switch_every}) must be at least the steps of "
+                f"{method_cls.name}'s longest iteration ({longest:,}: its episodes × the time "
+                "limit), so no batch skips a task"
+            )
     unknown = [n for n in injection if n not in method.networks]
     if unknown:
         raise ConfigError(
@@ -122,6 +138,7 @@ class IterativeProgram(Program):
             FixedClock(math.ceil(run.steps / per), per) if fixed else StepClock(run.steps, per)
         )
         self.fixed = fixed
+        self.scenario = scenario_of(getattr(method, "env", None))
 
     def state_shapes(self, keys):
         """The shapes of ``init(keys)``'s state, without building anything."""
@@ -152,30 +169,49 @@ class IterativeProgram(Program):
     def compile(self, state, lengths) -> None:
         method, budget = self.agent, self.run.steps
 
-        def chunk(state, base_key, start, n):
+        def chunk(state, base_key, start, limit, n):
             def body(state, i):
                 new, metrics = method.iterate(state, jax.random.fold_in(base_key, start + i))
-                active = state.env_steps < budget
+                active = state.env_steps < jnp.minimum(budget, limit)
                 metrics = {k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()}
                 return tree_where(active, new, state), (active, metrics)
 
             return jax.lax.scan(body, state, jnp.arange(n))
 
-        start = jnp.int32(0)
+        start = limit = jnp.int32(0)
         self._chunks = {}
         for n in sorted(lengths):
-            fn = jax.vmap(lambda s, k, i, n=n: chunk(s, k, i, n), in_axes=(0, 0, None))
-            self._chunks[n] = jax.jit(fn).lower(state, self.base_keys, start).compile()
+            fn = jax.vmap(
+                lambda s, k, i, lim, n=n: chunk(s, k, i, lim, n), in_axes=(0, 0, None, None)
+            )
+            self._chunks[n] = jax.jit(fn).lower(state, self.base_keys, start, limit).compile()
         self._compile_evaluate(state)
 
     def _compile_evaluate(self, state) -> None:
-        episodes = self.run.eval_episodes
-        fn = jax.jit(jax.vmap(lambda s, k: self.agent.evaluate(s, k, episodes)))
+        episodes, method = self.run.eval_episodes, self.agent
+        if self.scenario is None:
+            fn = lambda s, k, clock: method.evaluate(s, k, episodes)  # noqa: E731
+        else:
+            fn = lambda s, k, clock: method.evaluate(s, k, episodes, clock)  # noqa: E731
         keys = jnp.stack([jax.random.key(0)] * self.run.seeds)
-        self._evaluate = fn.lower(state, keys).compile()
+        clocks = jnp.zeros(self.run.seeds, jnp.int32)
+        self._evaluate = jax.jit(jax.vmap(fn)).lower(state, keys, clocks).compile()
+
+    def limit(self, state) -> int:
+        """The step no seed passes in this chunk: the budget, or in a scenario whose batches
+        vary in length the next switch (a seed there waits for the others, so every seed
+        trains on every task and is evaluated at its end)."""
+        budget = self.run.steps
+        if self.scenario is None or self.fixed:
+            return budget
+        every = self.scenario.every
+        return min(budget, (int(self.env_steps(state).min()) // every + 1) * every)
 
     def advance(self, state, n: int, iteration: int):
-        state, (active, metrics) = self._chunks[n](state, self.base_keys, jnp.int32(iteration))
+        limit = jnp.int32(self.limit(state))
+        state, (active, metrics) = self._chunks[n](
+            state, self.base_keys, jnp.int32(iteration), limit
+        )
         return state, self.chunk_log(state, active, metrics)
 
     def chunk_log(self, state, active, metrics) -> ChunkLog:
@@ -200,18 +236,20 @@ class IterativeProgram(Program):
                     episodes.append((int(k), int(steps[k]), float(total / n), None))
         return ChunkLog(steps, episodes, averaged, counted)
 
-    def evaluate(self, state, index: int, keys) -> np.ndarray:
-        return np.asarray(self._evaluate(state, keys))
+    def evaluate(self, state, index: int, keys, clock=None) -> np.ndarray:
+        clock = self.env_steps(state) if clock is None else clock
+        return np.asarray(self._evaluate(state, keys, jnp.asarray(clock, jnp.int32)))
 
     # diagnostics and interventions (one seed) ------------------------------------------------
 
     def inputs(self, state, key, size: int) -> Observations:
         """Observations of a short roll-out of the current policy."""
         method = self.agent
+        env = pinned(method.env, state.env_steps)  # a scenario's current task
         reset_key, key = jax.random.split(key)
-        carry = reset_envs(method.env, reset_key, ROLLOUT_ENVS)
+        carry = reset_envs(env, reset_key, ROLLOUT_ENVS)
         steps = -(-size // ROLLOUT_ENVS)
-        _, traj = rollout(method.env, method.policy, state.params["actor"], carry, key, steps)
+        _, traj = rollout(env, method.policy, state.params["actor"], carry, key, steps)
         return Observations(traj.obs.reshape((-1,) + traj.obs.shape[2:])[:size])
 
     def activations(self, state, key, size: int):

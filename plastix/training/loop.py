@@ -25,6 +25,7 @@ from plastix import replay
 from plastix.agents.base import Agent, AgentState
 from plastix.config import RunConfig
 from plastix.envs.base import TimeStep
+from plastix.envs.continual import pinned
 from plastix.plasticity.augment import random_shift
 
 
@@ -220,17 +221,19 @@ class Learner:
         return state, outputs, sums, count
 
     # EVALUATION
-    def evaluate(self, agent_state: AgentState, key: jax.Array) -> jax.Array:
-        """Returns of ``eval_episodes`` episodes of the deterministic policy, run in parallel."""
+    def evaluate(self, agent_state: AgentState, key: jax.Array, clock=0) -> jax.Array:
+        """Returns of ``eval_episodes`` episodes of the deterministic policy, run in parallel
+        (in a scenario: on the task of ``clock``)."""
         n = self.run.eval_episodes
+        env = pinned(self.env, clock)
         reset_key, key = jax.random.split(key)
-        obs, env_state = jax.vmap(self.env.reset)(jax.random.split(reset_key, n))
+        obs, env_state = jax.vmap(env.reset)(jax.random.split(reset_key, n))
 
         def step(carry, _):
             obs, env_state, returns, finished, key = carry
             key, act_key, env_key = jax.random.split(key, 3)
             action = self.agent.act(agent_state, obs, act_key, self.run.steps, deterministic=True)
-            timestep, env_state = jax.vmap(self.env.step)(
+            timestep, env_state = jax.vmap(env.step)(
                 jax.random.split(env_key, n), env_state, action
             )
             returns = returns + jnp.where(finished, 0.0, timestep.reward)

@@ -14,7 +14,14 @@ from plastix import replay
 from plastix._xla import available_memory
 from plastix.agents.base import AgentState
 from plastix.config import RunConfig
-from plastix.envs import GYMNASIUM_PREFIX, GymnasiumEnv, check_observations, is_jittable, make_env
+from plastix.envs import (
+    GYMNASIUM_PREFIX,
+    GymnasiumEnv,
+    check_observations,
+    is_jittable,
+    make_run_env,
+    scenario_of,
+)
 from plastix.errors import ConfigError
 from plastix.plasticity.interventions.base import AUGMENT, NETWORKS, REPLAY, REPLAY_RATIO
 from plastix.training.loop import Learner, LoopState, StepOutput
@@ -27,7 +34,7 @@ MAX_HOST_EVAL_STEPS = 100_000
 def build(agent_cls, config, run: RunConfig, env, options: dict) -> OffPolicyProgram:
     """The program for ``agent_cls`` on ``env`` (an id, a ``gymnasium.Env`` or a plastix env):
     jittable when the environment is."""
-    probe = make_env(env, num_envs=1)
+    probe = make_run_env(env, run, stride=run.num_envs)
     jittable = is_jittable(probe)
     try:
         check_observations(probe)
@@ -96,6 +103,7 @@ class OffPolicyProgram(Program):
         self.injection = agent.injection
         self.observation_shape = tuple(agent.observation_space.shape)
         self.clock = FixedClock(learner.total_iterations, run.num_envs)
+        self.scenario = scenario_of(learner.env)
 
     def state_shapes(self, keys):
         """The shapes of ``init(keys)``'s state, without building anything."""
@@ -188,14 +196,18 @@ class JittableProgram(OffPolicyProgram):
             fn = jax.jit(jax.vmap(lambda s, n=n: learner.chunk(s, n)), donate_argnums=0)
             self._chunks[n] = fn.lower(state).compile()
         eval_keys = jnp.stack([jax.random.key(0)] * self.run.seeds)
-        self._evaluate = jax.jit(jax.vmap(learner.evaluate)).lower(state.agent, eval_keys).compile()
+        clocks = jnp.zeros(self.run.seeds, jnp.int32)
+        self._evaluate = (
+            jax.jit(jax.vmap(learner.evaluate)).lower(state.agent, eval_keys, clocks).compile()
+        )
 
     def advance(self, state: LoopState, n: int, iteration: int):
         state, outputs, sums, counts = self._chunks[n](state)
         return state, self.chunk_log(state, outputs, sums, counts, iteration * self.run.num_envs)
 
-    def evaluate(self, state: LoopState, index: int, keys) -> np.ndarray:
-        return np.asarray(self._evaluate(state.agent, keys))
+    def evaluate(self, state: LoopState, index: int, keys, clock=None) -> np.ndarray:
+        clock = state.env_steps if clock is None else jnp.asarray(clock, jnp.int32)
+        return np.asarray(self._evaluate(state.agent, keys, clock))
 
 
 class HostProgram(OffPolicyProgram):
@@ -255,7 +267,7 @@ class HostProgram(OffPolicyProgram):
         outputs = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs], axis=1), *outputs)
         return state, self.chunk_log(state, outputs, sums, counts, iteration * run.num_envs)
 
-    def evaluate(self, state: LoopState, index: int, keys) -> np.ndarray:
+    def evaluate(self, state: LoopState, index: int, keys, clock=None) -> np.ndarray:
         run = self.run
         n = run.eval_episodes
         if self.eval_env is None:

@@ -139,6 +139,8 @@ class Program:
     observation_shape: tuple[int, ...] = ()
     jittable: bool = True
     """whether the environment steps inside the compiled program."""
+    scenario: Any = None
+    """the continual scenario (``plastix.envs.Scenario``) the program trains on, if any."""
 
     def updates_per_step(self, max_replay_ratio: float) -> float:
         """An upper bound of gradient updates per environment step."""

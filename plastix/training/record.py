@@ -27,7 +27,12 @@ from plastix.plasticity.interventions import REGISTRY
 
 RECORD_VERSION = 2
 
-ADDED = {("run", "checkpoint_seconds"): "0.2.0"}
+ADDED = {
+    ("run", "checkpoint_seconds"): "0.2.0",
+    ("run", "scenario"): "0.4.0",
+    ("run", "switch_every"): "0.4.0",
+    ("run", "scenario_tasks"): "0.4.0",
+}
 """fields added to a section after plastix 0.1.0, with the version that added them."""
 
 

@@ -114,6 +114,9 @@ class Runner:
         intervals = [run.log_every, run.eval_every] + self.scheduler.intervals()
         if self.diagnostics.every:
             intervals.append(self.diagnostics.every)
+        self.scenario = program.scenario
+        if self.scenario is not None:  # chunks end at every switch
+            intervals.append(self.scenario.every)
         self.chunk = program.clock.chunk(intervals)
         self._diagnose = None
         self._stop: int | None = None
@@ -181,6 +184,7 @@ class Runner:
             "env": run.env,
             "seeds": self.seed_ids,
             "steps": run.steps,
+            **({"scenario": self.scenario.describe()} if self.scenario else {}),
             "pid": os.getpid(),
             "host": socket.gethostname(),
         }
@@ -221,6 +225,26 @@ class Runner:
             self.console.print(out.seed_table(self.summary))
         target = claim.target if claim is not None else None
         return Outcome(self.book.frame(), self.summary, self.state, target, interrupted)
+
+    def _evaluate(self, state, steps: np.ndarray, switched: bool) -> None:
+        """Evaluates every seed; in a scenario on the task of the last step trained (at a
+        switch: the task that just ended, whose return is also ``task_end_return``; a batch
+        of whole episodes that crossed the switch trained on it), and logs that task's index
+        as ``task``."""
+        program, pos, book = self.program, self.position, self.book
+        keys = derive_keys(self.keys, Stream.EVALUATION, pos["evaluations"])
+        pos["evaluations"] += 1
+        if self.scenario is None:
+            book.evaluation(steps, program.evaluate(state, pos["evaluations"] - 1, keys))
+            return
+        every = self.scenario.every
+        clock = np.maximum((steps // every) * every - 1 if switched else steps - 1, 0)
+        returns = program.evaluate(state, pos["evaluations"] - 1, keys, clock)
+        book.evaluation(steps, returns)
+        tasks = clock // every
+        book.rows(int(steps.min()), {"task": tasks})
+        if switched:
+            book.task_end(steps, tasks, returns)
 
     def _start(self, resume_dir: Path | None) -> None:
         """Initial state (or the checkpoint's) and every compiled piece."""
@@ -283,11 +307,10 @@ class Runner:
                 now = clock.now(pos["iteration"], steps)
                 moment = Moment(step, now, pos["before"], program.updates(state), clock.units)
                 last = clock.done(pos["iteration"], steps)
-                if moment.every(run.eval_every) or last:
-                    keys = derive_keys(self.keys, Stream.EVALUATION, pos["evaluations"])
-                    book.evaluation(steps, program.evaluate(state, pos["evaluations"], keys))
-                    pos["evaluations"] += 1
-                if self.diagnostics.every and moment.every(self.diagnostics.every):
+                switched = self.scenario is not None and moment.every(self.scenario.every)
+                if moment.every(run.eval_every) or last or switched:
+                    self._evaluate(state, steps, switched)
+                if self.diagnostics.every and (moment.every(self.diagnostics.every) or switched):
                     keys = derive_keys(self.keys, Stream.DIAGNOSTICS, pos["iteration"])
                     book.rows(step, self.measure(state, keys))
                 if not last:  # nothing acts after the last step
