@@ -40,7 +40,7 @@ from plastix import optim
 from plastix.errors import ConfigError, check_types, require
 from plastix.keys import derive_keys, seed_keys
 from plastix.nets import ACTIVATIONS, MLPTorso, default_init, layer_outputs
-from plastix.plasticity import metrics
+from plastix.plasticity import gnt, metrics
 from plastix.plasticity.interventions import REGISTRY, Cure
 from plastix.plasticity.scheduler import build_options
 
@@ -108,14 +108,21 @@ class Learner(nn.Module):
         return nn.Dense(self.outputs, kernel_init=default_init(1.0), name="head")(x)
 
 
+IN_LOOP = ("cbp",)
+"""interventions the probe runs inside its compiled loop itself (``plasticity.gnt``)."""
+
+
 def check_cures(plasticity) -> None:
-    """The probe takes the cures built into every update; others are refused by name."""
-    others = [n for n in plasticity.wanted() if not issubclass(REGISTRY[n], Cure)]
+    """The probe takes the cures built into every update and continual backprop; others are
+    refused by name."""
+    others = [
+        n for n in plasticity.wanted() if not issubclass(REGISTRY[n], Cure) and n not in IN_LOOP
+    ]
     if others:
-        cures = [n for n, cls in REGISTRY.items() if issubclass(cls, Cure)]
+        cures = [n for n, cls in REGISTRY.items() if issubclass(cls, Cure)] + list(IN_LOOP)
         raise ConfigError(
             f"the probe has no replay buffer or chunks for {', '.join(others)}; it takes the "
-            f"cures built into every update: {', '.join(cures)}"
+            f"cures built into every update and continual backprop: {', '.join(cures)}"
         )
 
 
@@ -241,30 +248,48 @@ def run_probe(config: ProbeConfig, plasticity=None, progress=None) -> ProbeResul
     for wrap in options["wraps"]:
         tx = wrap(tx)
 
+    cbp = plasticity.cbp if "cbp" in plasticity.wanted() else None
+    example = jnp.zeros((1, problem.input_size))
+
     def init(key):
         net_key, problem_key = jax.random.split(key)
-        params = net.init(net_key, jnp.zeros((1, problem.input_size)))["params"]
-        return params, tx.init(params), problem.init(problem_key)
+        params = net.init(net_key, example)["params"]
+        renewal = gnt.init(params) if cbp else None
+        return params, tx.init(params), problem.init(problem_key), renewal, jnp.int32(0)
 
     def update(carry, key):
-        params, opt_state, task = carry
+        params, opt_state, task, renewal, count = carry
 
         def loss(p):
-            out = net.apply({"params": p}, x)
-            return problem.loss(out, y), out
+            out, sown = net.apply({"params": p}, x, mutable=[ACTIVATIONS])
+            return problem.loss(out, y), (out, sown)
 
-        x, y = problem.sample(task, key, config.batch_size)
-        (_, out), grads = jax.value_and_grad(loss, has_aux=True)(params)
+        sample_key, fresh_key = jax.random.split(key)
+        x, y = problem.sample(task, sample_key, config.batch_size)
+        (_, (out, sown)), grads = jax.value_and_grad(loss, has_aux=True)(params)
         updates, opt_state = tx.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state, task), problem.score(out, y)
+        params = optax.apply_updates(params, updates)
+        count = count + 1
+        if cbp:  # continual backprop's generate-and-test, every cbp.every updates
+            fresh = net.init(fresh_key, example)["params"]
+            renewal, params, opt_state = gnt.step(
+                renewal,
+                params,
+                opt_state,
+                layer_outputs(sown[ACTIVATIONS]),
+                fresh,
+                cbp,
+                count % cbp.every == 0,
+            )
+        return (params, opt_state, task, renewal, count), problem.score(out, y)
 
     def one_task(carry, key, index):
         """Switches to task ``index`` (the first keeps its initial task), trains on it."""
         switch_key, steps_key, probe_key = jax.random.split(jax.random.fold_in(key, index), 3)
-        params, opt_state, task = carry
+        params, opt_state, task, renewal, count = carry
         task = jax.lax.cond(index > 0, lambda: problem.switch(task, switch_key), lambda: task)
         keys = jax.random.split(steps_key, config.task_steps)
-        carry, scores = jax.lax.scan(update, (params, opt_state, task), keys)
+        carry, scores = jax.lax.scan(update, (params, opt_state, task, renewal, count), keys)
         x, _ = problem.sample(carry[2], probe_key, DIAGNOSTIC_BATCH)
         _, sown = net.apply({"params": carry[0]}, x, mutable=[ACTIVATIONS])
         layers = layer_outputs(sown[ACTIVATIONS])
@@ -274,6 +299,8 @@ def run_probe(config: ProbeConfig, plasticity=None, progress=None) -> ProbeResul
             "dormant_ratio": metrics.dormant_ratio(layers),
             "effective_rank": metrics.effective_rank(last),
         }
+        if cbp:
+            diagnostics["cbp_replaced"] = carry[3].replaced.astype(jnp.float32)
         return carry, scores, diagnostics
 
     keys = seed_keys(config.seed, config.seeds)

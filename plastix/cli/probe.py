@@ -20,12 +20,12 @@ from plastix.plasticity.interventions import REGISTRY, Cure
 
 def args_type(problem: str):
     """``ProbeArgs``: the probe's config, one flag group per built-in cure, ``--out``."""
-    from plastix.probe import ProbeConfig
+    from plastix.probe import IN_LOOP, ProbeConfig
 
     cures = [
         (name, cls.Config, field(default_factory=cls.Config))
         for name, cls in REGISTRY.items()
-        if issubclass(cls, Cure)
+        if issubclass(cls, Cure) or name in IN_LOOP
     ]
     Cures = dataclasses.make_dataclass("Cures", cures, frozen=True)
     fields = [

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from rich.console import Console
 
 from plastix import api, runs
@@ -53,6 +54,8 @@ class Cell:
     evaluations: int = 10
     """evaluations over the run (every ``steps / evaluations`` steps)."""
     eval_episodes: int = 10
+    scenario: dict[str, Any] = field(default_factory=dict)
+    """a continual scenario: ``scenario``, ``switch_every`` and ``scenario_tasks``."""
 
     @property
     def directory(self) -> str:
@@ -75,6 +78,7 @@ class Cell:
             log_every=every,
             out=str(out / self.directory),
             overwrite=True,
+            **self.scenario,
         )
 
     def diagnostics(self) -> DiagnosticsConfig:
@@ -96,7 +100,11 @@ class Claim:
 class Results:
     """Final scores of an experiment's cells: ``scores(env, group) -> [seeds]``."""
 
-    def __init__(self, finals, groups: dict[str, tuple[str, str]]):
+    def __init__(self, finals, groups: dict[str, tuple[str, str]], table=None):
+        self.table = table
+        """every run's metrics (``runs.load_runs``), for claims about more than the scores."""
+        self.runs = {key: run for run, key in groups.items()}
+        """``(env, group)`` -> run directory."""
         self._scores: dict[tuple[str, str], np.ndarray] = {}
         for run, rows in finals.groupby("run"):
             key = groups.get(str(run))
@@ -133,6 +141,21 @@ class Results:
         )
         return Claim(text, verdict, evidence)
 
+    def metric(self, env: str, group: str, metric: str) -> pd.DataFrame:
+        """``[steps, seeds]`` values of ``metric`` of one cell."""
+        t = self.table
+        rows = t[(t.run == self.runs[(env, group)]) & (t.metric == metric)]
+        return rows.pivot_table(index="step", columns="seed", values="value")
+
+    def compare_scores(self, x: np.ndarray, y: np.ndarray, names: tuple[str, str], text: str):
+        """The claim ``text``: scores ``x`` beat ``y`` (one task), named ``names``."""
+        poi = stats.probability_of_improvement(x, y)
+        evidence = (
+            f"(P({names[0]} > {names[1]}) = {poi.format(2)}; IQM {names[0]} "
+            f"{stats.interval(x).format()} vs {names[1]} {stats.interval(y).format()})"
+        )
+        return Claim(text, verdict_of(poi), evidence)
+
     def not_better(self, x: str, y: str, text: str, envs: Sequence[str] | None = None) -> Claim:
         """The claim ``text``: ``x`` does *not* beat ``y`` — supported unless P(x > y)'s
         interval lies wholly above 0.5."""
@@ -160,6 +183,9 @@ class Experiment:
     """scale -> cells."""
     claims: Callable[[Results], list[Claim]]
     default_seeds: dict[str, int] = field(default_factory=lambda: {"small": 5, "paper": 10})
+    metric: str = "eval_return"
+    """the metric a cell's score is the mean of the last ``last`` values of."""
+    last: int = 1
 
 
 def tiny(cell: Cell, steps: int = 600) -> Cell:
@@ -175,11 +201,17 @@ def tiny(cell: Cell, steps: int = 600) -> Cell:
         name: REGISTRY[name].scaled(config, scaled) if REGISTRY[name].wanted(config) else config
         for name, config in cell.plasticity.items()
     }
-    options = dict(cell.options, hidden_sizes=(16,), batch_size=16, learning_starts=100)
+    fields = {f.name for f in dataclasses.fields(api.algorithms.get(cell.agent).Config)}
+    small = dict(hidden_sizes=(16,), batch_size=16, learning_starts=100, rollout_steps=32)
+    options = dict(cell.options, **{k: v for k, v in small.items() if k in fields})
     if cell.env.startswith("MinAtar"):
         options["conv_channels"] = (4,)
+    scenario = dict(cell.scenario)
+    if scenario:  # three tasks of 256 steps (whole PPO iterations of 4 × 32 steps)
+        steps, scenario["switch_every"] = 768, 256
     return dataclasses.replace(
         cell,
+        scenario=scenario,
         steps=steps,
         options=options,
         plasticity=PlasticityConfig(**parts),
@@ -196,8 +228,10 @@ def _completed(run_dir: Path, seeds: int, cell: Cell) -> bool:
         return False
     # compared as JSON, as it is stored (tuples are lists there)
     wanted = json.loads(json.dumps(cell.plasticity.to_dict()))
+    scenario = json.loads(json.dumps(cell.scenario))
     return (
         summary.get("status") == "completed"
+        and all(config["run"].get(k) == v for k, v in scenario.items())
         and config["run"]["seeds"] == seeds
         and config["run"]["steps"] == cell.steps
         and config.get("plasticity") == wanted
@@ -256,8 +290,8 @@ def run_experiment(
         )
     minutes = (time.perf_counter() - start) / 60
     table = runs.load_runs([out / c.directory for c in cells])
-    finals = final_scores(table)
-    results = Results(finals, groups)
+    finals = final_scores(table, experiment.metric, experiment.last)
+    results = Results(finals, groups, table)
     claims = experiment.claims(results)
     order = list(dict.fromkeys(c.group for c in cells))
     names = {run: group for run, (_, group) in groups.items()}
@@ -284,6 +318,8 @@ def run_experiment(
     path = write_report(
         [out / c.directory for c in cells],
         out,
+        metric=experiment.metric,
+        last=experiment.last,
         title=experiment.title,
         names=names,
         order=order,
@@ -291,19 +327,22 @@ def run_experiment(
         overwrite=True,
     )
     if progress:
-        print_results(console, table, names, order, claims)
+        print_results(console, table, names, order, claims, experiment.metric, experiment.last)
     return path
 
 
-def print_results(console: Console, table, names, order, claims) -> None:
+def print_results(
+    console: Console, table, names, order, claims, metric="eval_return", last=1
+) -> None:
     """The final scores per environment with their intervals, then the verdicts."""
     from rich.table import Table
 
     from plastix.analysis.report import comparisons
 
-    for comparison in comparisons(table, names=names, order=order):
+    what = "final evaluation return" if metric == "eval_return" else f"{metric}, last {last}"
+    for comparison in comparisons(table, metric, last, names=names, order=order):
         ref = comparison.names[0]
-        out = Table(title=f"{comparison.env}: final evaluation return (95% bootstrap CIs)")
+        out = Table(title=f"{comparison.env}: {what} (95% bootstrap CIs)")
         for column in ("configuration", "seeds", "IQM", "mean", f"P(X > {ref})"):
             out.add_column(column)
         for name in comparison.names:
