@@ -7,8 +7,9 @@ Settings fixed before any run. ``bitflip`` at the paper's scale (Dohare et al. 2
 slowly-changing regression, 20 bits, 15 held, a flip every 10,000 examples, a 5-unit ReLU
 learner, Adam; here step size 0.003 from the paper's grid and 100 tasks = 1M examples);
 ``digits``: 30 permutations × 2,000 updates of 16 images, a 64-64 ReLU learner, Adam 0.003.
-Each cure at the setting of ``benchmarks/cures.py``. Reported per cure: the mean online metric
-over the first and the last 10 tasks, mean over seeds with the range.
+Each cure at the setting of ``benchmarks/cures.py``; continual backprop as the paper's
+generate-and-test after every update (ρ = 1e-4, maturity 100). Reported per cure: the mean
+online metric over the first and the last 10 tasks, mean over seeds with the range.
 """
 
 from __future__ import annotations
@@ -19,10 +20,16 @@ from pathlib import Path
 from cures import CURES as ALL_CURES  # benchmarks/cures.py, beside this script
 from rich.console import Console
 
+from plastix.plasticity.config import PlasticityConfig
+from plastix.plasticity.interventions import CBPConfig
 from plastix.probe import ProbeConfig, run_probe
 
-# the cures built into every update (continual backprop acts between chunks of an RL run)
-CURES = {name: cure for name, cure in ALL_CURES.items() if name != "cbp"}
+# the cures built into every update, and continual backprop's generate-and-test after every
+# update at the paper's supervised setting (ρ = 1e-4, maturity 100)
+CURES = dict(
+    {name: cure for name, cure in ALL_CURES.items() if name != "cbp"},
+    cbp=PlasticityConfig(cbp=CBPConfig(every=1, replacement_rate=1e-4, maturity=100)),
+)
 
 PROBLEMS = {
     "bitflip": dict(problem="bitflip", tasks=100, task_steps=10_000, hidden_sizes=(5,)),
@@ -40,6 +47,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--problems", nargs="*", default=list(PROBLEMS), choices=list(PROBLEMS))
+    parser.add_argument("--cures", nargs="*", default=list(CURES), choices=list(CURES))
     parser.add_argument("--out", default="benchmarks/results/probe.md")
     args = parser.parse_args()
     console = Console()
@@ -54,7 +62,8 @@ def main():
             "|",
             "|---|---|---|---|---|---|",
         ]
-        for cure, plasticity in CURES.items():
+        for cure in args.cures:
+            plasticity = CURES[cure]
             result = run_probe(config, plasticity)
             first = result.per_task[:, :10].mean(axis=1)
             last = result.per_task[:, -10:].mean(axis=1)

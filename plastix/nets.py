@@ -90,14 +90,26 @@ class ConvEncoder(nn.Module):
         return x.reshape(x.shape[:-3] + (-1,))
 
 
+class Diag(nn.Module):
+    """A learnable scale and offset per unit, ``x · c + b`` (``c`` starts at 1, ``b`` at 0):
+    the capacity Parseval regularisation gives back to orthogonal layers (Chung et al. 2024)."""
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        c = self.param("scale", nn.initializers.ones, (x.shape[-1],))
+        b = self.param("bias", nn.initializers.zeros, (x.shape[-1],))
+        return x * c + b
+
+
 class MLPTorso(nn.Module):
-    """Dense hidden layers with a non-linearity (ReLU by default; optionally LayerNorm before
-    it)."""
+    """Dense hidden layers with a non-linearity (ReLU by default; optionally LayerNorm or a
+    per-unit learnable scale before it)."""
 
     hidden_sizes: Sequence[int]
     layer_norm: bool = False
     record: bool = True  # sow the activations
     activation: str = "relu"
+    diag: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -105,6 +117,8 @@ class MLPTorso(nn.Module):
             x = nn.Dense(size, kernel_init=default_init(), name=f"dense_{i}")(x)
             if self.layer_norm:
                 x = nn.LayerNorm(name=f"norm_{i}")(x)
+            if self.diag:
+                x = Diag(name=f"diag_{i}")(x)
             x = activate(self.activation, x)
             if self.record:
                 self.sow(ACTIVATIONS, f"dense_{i}_out", x)
@@ -125,6 +139,8 @@ class NetSpec:
     activation: str = "relu"
     """the hidden non-linearity (``ACTIVATION_NAMES``; ``crelu`` and ``fourier`` double the
     width a layer passes on)."""
+    diag: bool = False
+    """a learnable per-unit scale and offset after each dense hidden layer (``Diag``)."""
 
 
 def check_network_fields(config) -> None:
@@ -186,7 +202,9 @@ def encode(spec: NetSpec, obs: jax.Array, extra: jax.Array | None = None) -> jax
 
 
 def _torso_and_head(spec: NetSpec, x, outputs: int, head_scale: float, record: bool):
-    x = MLPTorso(spec.hidden_sizes, spec.layer_norm, record, spec.activation, name="torso")(x)
+    x = MLPTorso(
+        spec.hidden_sizes, spec.layer_norm, record, spec.activation, spec.diag, name="torso"
+    )(x)
     return nn.Dense(outputs, kernel_init=default_init(head_scale), name="head")(x)
 
 

@@ -99,12 +99,17 @@ class Learner(nn.Module):
     outputs: int
     activation: str = "relu"
     layer_norm: bool = False
+    diag: bool = False
 
     @nn.compact
     def __call__(self, x):
-        x = MLPTorso(self.hidden_sizes, self.layer_norm, activation=self.activation, name="torso")(
-            x
-        )
+        x = MLPTorso(
+            self.hidden_sizes,
+            self.layer_norm,
+            activation=self.activation,
+            diag=self.diag,
+            name="torso",
+        )(x)
         return nn.Dense(self.outputs, kernel_init=default_init(1.0), name="head")(x)
 
 
@@ -243,6 +248,7 @@ def run_probe(config: ProbeConfig, plasticity=None, progress=None) -> ProbeResul
         problem.outputs,
         body.get("activation", "relu"),
         body.get("layer_norm", False),
+        body.get("diag", False),
     )
     tx = optim.adam(config.learning_rate)
     for wrap in options["wraps"]:

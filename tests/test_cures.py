@@ -322,3 +322,42 @@ def test_cbp_in_a_run_renews_mature_units_at_its_rate(tmp_path):
     for seed in per_step.columns:
         assert per_step[seed].tolist() == expected
     assert np.isfinite(r.metrics.value.to_numpy()).all()
+
+
+def test_parseval_diag_layers_add_unregularised_per_unit_scales_that_redo_restarts():
+    """``--parseval.diag-layers``: a scale (from 1) and offset (from 0) per unit after every
+    hidden layer, before the activation; the penalty leaves them alone; ReDo and continual
+    backprop restart them with their unit."""
+    import plastix
+    from plastix.plasticity.interventions import ParsevalConfig
+
+    parseval = ParsevalConfig(coef=1e-3, diag_layers=True)
+    options = scheduler.build_options(PlasticityConfig(parseval=parseval))
+    assert options["body"] == {"diag": True}
+    result = plastix.train(
+        "dqn",
+        "CartPole-v1",
+        steps=300,
+        hidden_sizes=(8, 8),
+        batch_size=8,
+        learning_starts=100,
+        eval_every=300,
+        eval_episodes=1,
+        progress=False,
+        plasticity=PlasticityConfig(parseval=parseval),
+    )
+    params = jax.tree.map(lambda x: x[0], result.state.agent.params["critic"])
+    diag = params["torso"]["diag_0"]
+    assert diag["scale"].shape == (8,) and diag["bias"].shape == (8,)
+    assert not np.allclose(diag["scale"], 1.0)  # learned: the gradient reaches it
+    g = jax.tree.map(jnp.zeros_like, params)
+    new, _ = step(optim.add_gradient(parseval_gradient(0.1, 2.0)), params, g)
+    np.testing.assert_array_equal(new["torso"]["diag_0"]["scale"], diag["scale"])
+    dormant = np.zeros((4, 8), np.float32)
+    dormant[:, 1:] = 1.0  # unit 0 dormant
+    incoming, _ = redo_masks(
+        {"critic": params}, {"critic": [{"torso/dense_0": jnp.asarray(dormant)}]}, 0.1, ["critic"]
+    )
+    mask = incoming["critic"]["torso"]["diag_0"]
+    np.testing.assert_array_equal(mask["scale"], [True] + [False] * 7)
+    np.testing.assert_array_equal(mask["bias"], [True] + [False] * 7)

@@ -26,12 +26,17 @@ from plastix.errors import ConfigError
 LAYER_SCOPES = ("encoder", "torso")
 
 
+PER_UNIT = ("norm_", "diag_")
+"""modules of per-unit parameters that belong to the layer before them (LayerNorm, Parseval's
+learnable scales)."""
+
+
 def layers_of(network_params: dict) -> list[str]:
     """The layers of one network in forward order (``[]`` for an unlayered network)."""
     layers = []
     for scope in LAYER_SCOPES:
         if scope in network_params:
-            names = [n for n in network_params[scope] if not n.startswith("norm_")]
+            names = [n for n in network_params[scope] if not n.startswith(PER_UNIT)]
             names.sort(key=lambda n: int(n.rsplit("_", 1)[1]))
             layers += [f"{scope}/{n}" for n in names]
     if "head" in network_params:
@@ -40,14 +45,17 @@ def layers_of(network_params: dict) -> list[str]:
 
 
 def _layer_of_path(path: str) -> str:
-    """``torso/norm_1/scale`` -> ``torso/dense_1``, ``encoder/norm_0/bias`` ->
+    """``torso/norm_1/scale`` (or ``diag_1``) -> ``torso/dense_1``, ``encoder/norm_0/bias`` ->
     ``encoder/conv_0``; ``head/kernel`` -> ``head``."""
     parts = path.split("/")
     if parts[0] == "head":
         return "head"
     if parts[0] in LAYER_SCOPES and len(parts) > 1:
         layer = "conv_" if parts[0] == "encoder" else "dense_"
-        return f"{parts[0]}/{parts[1].replace('norm_', layer)}"
+        module = parts[1]
+        for prefix in PER_UNIT:
+            module = module.replace(prefix, layer)
+        return f"{parts[0]}/{module}"
     return parts[0]
 
 

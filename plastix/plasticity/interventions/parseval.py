@@ -8,7 +8,9 @@ the squared gain of the orthogonal initialisation (2 for plastix's √2), so the
 orthogonal with the norm they started with, and ``(64/width)²`` makes λ independent of the
 width (the authors tuned it at 64 units), as in the authors' code. The output layers, biases,
 LayerNorm parameters and convolutions are not regularised (the paper's networks are MLPs).
-The paper's optional learnable per-unit scales are not built.
+With ``diag_layers`` every dense hidden layer is followed by a learnable per-unit scale and
+offset (``x · c + b``, from 1 and 0; the authors' ``DiagLinear``, before the activation), which
+the penalty leaves alone: the capacity the paper gives back to the constrained layers.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ class ParsevalConfig:
     scale: float = 2.0
     """s, the squared norm each unit's weights are held at (2: that of the √2 orthogonal
     initialisation)."""
+
+    diag_layers: bool = False
+    """a learnable scale and offset per unit after each hidden layer (the paper's DiagLinear)."""
 
     def __post_init__(self):
         check_types(self)
@@ -72,6 +77,10 @@ class Parseval(Cure):
     @classmethod
     def wanted(cls, config) -> bool:
         return config.coef > 0
+
+    @classmethod
+    def body(cls, config) -> dict:
+        return {"diag": True} if config.diag_layers else {}
 
     @classmethod
     def wrap(cls, config):

@@ -83,11 +83,12 @@ def mark_units(incoming, outgoing, params, net, layer, following, units_mask, h)
     into_unit = _on_axis(units_mask, ensemble, 1, kernel.ndim)
     incoming = _set_path(incoming, kernel_path, jnp.broadcast_to(into_unit, kernel.shape))
     incoming = _set_path(incoming, f"{net}/{layer}/bias", units_mask)
-    norm = layer.replace("dense_", "norm_").replace("conv_", "norm_")
     scope = layer.split("/")[0]
-    if norm.split("/")[1] in params[net][scope]:
-        for leaf in ("scale", "bias"):
-            incoming = _set_path(incoming, f"{net}/{norm}/{leaf}", units_mask)
+    for kind in ("norm_", "diag_"):  # LayerNorm's and Parseval's per-unit scale and offset
+        norm = layer.replace("dense_", kind).replace("conv_", kind)
+        if norm.split("/")[1] in params[net][scope]:
+            for leaf in ("scale", "bias"):
+                incoming = _set_path(incoming, f"{net}/{norm}/{leaf}", units_mask)
     next_path = f"{net}/{following}/kernel"
     next_kernel = _get_path(params, next_path)
     if h.ndim == 4 and not following.startswith("encoder/"):
