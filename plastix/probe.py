@@ -270,14 +270,13 @@ def run_probe(config: ProbeConfig, plasticity=None, progress=None) -> ProbeResul
             out, sown = net.apply({"params": p}, x, mutable=[ACTIVATIONS])
             return problem.loss(out, y), (out, sown)
 
-        sample_key, fresh_key = jax.random.split(key)
-        x, y = problem.sample(task, sample_key, config.batch_size)
+        x, y = problem.sample(task, key, config.batch_size)
         (_, (out, sown)), grads = jax.value_and_grad(loss, has_aux=True)(params)
         updates, opt_state = tx.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
         count = count + 1
         if cbp:  # continual backprop's generate-and-test, every cbp.every updates
-            fresh = net.init(fresh_key, example)["params"]
+            fresh = net.init(jax.random.fold_in(key, 1), example)["params"]
             renewal, params, opt_state = gnt.step(
                 renewal,
                 params,

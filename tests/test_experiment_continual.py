@@ -9,7 +9,7 @@ import pytest
 from plastix import runs
 from plastix.experiments import get_experiment, run_experiment
 from plastix.experiments.base import Results
-from plastix.experiments.catalog import CONTINUAL_CURES, continual_claims
+from plastix.experiments.continual import CONTINUAL_CURES, continual_claims
 
 
 def made_up(first: dict, late: dict) -> Results:

@@ -19,7 +19,6 @@ import contextlib
 import os
 import signal
 import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,17 +44,10 @@ from plastix.rundir import RunDir
 from plastix.training import checkpoint
 from plastix.training.book import Book, Writer
 from plastix.training.program import Program
+from plastix.training.signals import Interrupted, StopRequests
 
 WRITE_SECONDS = 10.0
 """seconds between writes of the metrics and the summary (the heartbeat of a live run)."""
-
-
-class Interrupted(Exception):
-    """A signal asked the run to stop; it stopped at a chunk boundary with a checkpoint."""
-
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
 
 
 @dataclass
@@ -119,8 +111,7 @@ class Runner:
             intervals.append(self.scenario.every)
         self.chunk = program.clock.chunk(intervals)
         self._diagnose = None
-        self._stop: int | None = None
-        self._finishing = False
+        self.signals = StopRequests(self.console)
 
     # diagnostics -------------------------------------------------------------------------------
 
@@ -139,35 +130,6 @@ class Runner:
             return {}
         values = self._diagnose(state, self.initial, keys)
         return {name: np.asarray(v) for name, v in values.items()}
-
-    # signals -----------------------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _signals(self):
-        """SIGINT and SIGTERM ask to stop at the next chunk boundary; a second one stops at
-        once. Handlers are only installed in the main thread (Python's rule)."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-
-        def ask(signum, frame):
-            if self._finishing:  # writing the final files: let it finish
-                self.console.print("finishing the run's files; a moment")
-                return
-            if self._stop is not None:
-                raise KeyboardInterrupt
-            self._stop = signum
-            self.console.print(
-                f"[bold]{signal.Signals(signum).name}[/]: stopping after this chunk "
-                "(with a checkpoint); again to stop at once"
-            )
-
-        previous = {s: signal.signal(s, ask) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
 
     # the loop ----------------------------------------------------------------------------------
 
@@ -195,7 +157,7 @@ class Runner:
         self.state, self.steps, self.started, self.valid = None, None, False, False
         wall_start = time.perf_counter()
         status, interrupted = "compiling", None
-        with self._signals():
+        with self.signals.installed():
             try:
                 if resume:
                     self.summary["resumed_at"] = runs.load_summary(run_dir).get("resumed_at", [])
@@ -336,8 +298,7 @@ class Runner:
                 timings["loop_seconds"] = loop_before + tick - loop_start
                 if last:
                     break
-                if self._stop is not None:
-                    raise Interrupted(self._stop)
+                self.signals.check()
                 if self.writer.on and self.writer.claim.staged:  # its first complete files
                     self.writer.metrics(book.log)
                     heartbeat = dict(status="running", steps_done=step, updated=time.time())
@@ -359,7 +320,7 @@ class Runner:
     def _finish(self, status: str, wall_seconds: float, resume: bool) -> None:
         """The summary (and the final files) of a run that ends as ``status``."""
         program, summary, timings = self.program, self.summary, self.timings
-        self._finishing = True
+        self.signals.finishing = True
         try:
             if not self.started:
                 if self.writer.on and self.writer.claim.staged:
