@@ -60,5 +60,5 @@ def test_the_continual_experiment_runs_at_a_tiny_budget_and_judges_per_task_scor
         summary = runs.load_summary(out / cell.directory)
         assert summary["scenario"].startswith("permuted")
         for per_seed in summary["per_seed"]:
-            assert len(per_seed["task_end_returns"]) == 3  # tiny: 3 tasks of 256 steps
+            assert len(per_seed["task_end_returns"]) == 3  # tiny: 3 tasks of 512 steps
             assert np.isfinite(per_seed["task_end_returns"]).all()

@@ -207,8 +207,8 @@ def tiny(cell: Cell, steps: int = 600) -> Cell:
     if cell.env.startswith("MinAtar"):
         options["conv_channels"] = (4,)
     scenario = dict(cell.scenario)
-    if scenario:  # three tasks of 256 steps (whole PPO iterations of 4 × 32 steps)
-        steps, scenario["switch_every"] = 768, 256
+    if scenario:  # three tasks of 512 steps (whole PPO iterations of 4 × 32 steps)
+        steps, scenario["switch_every"] = 1536, 512
     return dataclasses.replace(
         cell,
         scenario=scenario,
