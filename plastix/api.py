@@ -32,7 +32,7 @@ from plastix.plasticity.config import PlasticityConfig
 from plastix.plasticity.diagnostics import DiagnosticsConfig
 from plastix.plasticity.replay_ratio import ReplayRatioSchedule
 from plastix.rundir import RunDir
-from plastix.training import checkpoint, record
+from plastix.training import checkpoint, record, sinks
 from plastix.training.program import Program
 from plastix.training.runner import Runner
 
@@ -115,6 +115,7 @@ def train(
     out: str | Path | None = None,
     overwrite: bool = False,
     checkpoint_seconds: float = 300.0,
+    log: tuple[str, ...] = (),
     scenario: str = "none",
     switch_every: int = 0,
     scenario_tasks: tuple[str, ...] = (),
@@ -159,6 +160,7 @@ def train(
         out=None if out is None else str(out),
         overwrite=overwrite,
         checkpoint_seconds=checkpoint_seconds,
+        log=tuple(log),
         scenario=scenario,
         switch_every=switch_every,
         scenario_tasks=tuple(scenario_tasks),
@@ -202,6 +204,7 @@ def prepare(
     env = run.env if env is None else env
     if isinstance(env, str):
         check_env_name(env)
+    sinks.check(run.log)
     _xla.enable_compilation_cache()
     program = algorithm.build(agent_config, run, env, scheduler.build_options(plasticity))
     try:
@@ -296,7 +299,11 @@ def rerun(
             f"{run_dir} used a custom replay-ratio schedule object, which a config file cannot "
             "rebuild; call plastix.train with that schedule"
         )
-    run = entry.run.replace(out=None if out is None else str(out), overwrite=overwrite)
+    # a rerun that stores nothing has nowhere to copy metrics to
+    sinks_kept = {} if out is not None else {"log": ()}
+    run = entry.run.replace(
+        out=None if out is None else str(out), overwrite=overwrite, **sinks_kept
+    )
     return run_training(
         entry.algorithm,
         entry.agent_config,

@@ -13,6 +13,8 @@ MAX_STEPS = 2_000_000_000
 MAX_REPLAY_RATIO = 1024.0
 """the highest replay ratio (the literature goes to 128; more is almost surely a typo)."""
 MAX_COUNT = 100_000
+LOG_SINKS = ("csv", "tensorboard", "wandb")
+"""where ``log`` can copy the metrics (``plastix.training.sinks``)."""
 SCENARIOS = ("none", "permuted", "sequence", "dynamics")
 """the continual-learning scenarios (``plastix.envs.continual``)."""
 """the most seeds, parallel environments or evaluation episodes of a run."""
@@ -47,6 +49,9 @@ class RunConfig:
     checkpoint_seconds: float = 300.0
     """seconds between checkpoints that ``plastix resume`` continues from (0: at every chunk
     boundary); one is also written when the run ends, is interrupted or fails."""
+    log: tuple[str, ...] = ()
+    """copies of the metrics for other tools, written into the run directory: csv,
+    tensorboard, wandb (offline unless WANDB_MODE says otherwise)."""
     scenario: str = "none"
     """continual-learning scenario on ``env``: none, permuted (a new permutation of the
     observations per task), sequence (``env`` then each of ``scenario_tasks``, cycled) or
@@ -59,6 +64,9 @@ class RunConfig:
 
     def __post_init__(self):
         check_types(self)
+        # --log csv,tensorboard or --log csv tensorboard
+        log = tuple(p.strip() for item in self.log for p in item.split(",") if p.strip())
+        object.__setattr__(self, "log", log)
         require(
             1 <= self.steps <= MAX_STEPS,
             f"steps must be a positive number of environment steps up to {MAX_STEPS:,} (the "
@@ -79,6 +87,15 @@ class RunConfig:
         )
         require(self.eval_every >= 1, f"eval_every must be >= 1, got {self.eval_every}")
         require(self.log_every >= 1, f"log_every must be >= 1, got {self.log_every}")
+        unknown = [name for name in self.log if name not in LOG_SINKS]
+        require(
+            not unknown,
+            f"unknown log sink(s) {', '.join(unknown)}; valid choices: {', '.join(LOG_SINKS)}",
+        )
+        require(
+            not self.log or self.out is not None,
+            "log sinks write into the run directory: set out (--out) too",
+        )
         require(
             self.scenario in SCENARIOS,
             f"unknown scenario {self.scenario!r}; valid choices: {', '.join(SCENARIOS)}",

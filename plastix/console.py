@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -16,7 +17,10 @@ def stderr() -> Console:
 
 def fail(message: str, code: int = 2) -> int:
     """Prints ``plastix: error: message`` on stderr and returns ``code`` (the exit status)."""
-    stderr().print(f"[bold red]plastix: error:[/] {message}", highlight=False, soft_wrap=True)
+    # the message is text, not markup: "pip install 'plastix[ray]'" keeps its brackets
+    stderr().print(
+        f"[bold red]plastix: error:[/] {escape(message)}", highlight=False, soft_wrap=True
+    )
     return code
 
 

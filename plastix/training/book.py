@@ -14,14 +14,18 @@ from plastix.errors import TrainingDiverged
 from plastix.rundir import RunDir
 from plastix.training import checkpoint
 from plastix.training.program import ChunkLog, Program
+from plastix.training.sinks import Sinks
 
 
 class Writer:
-    """The files of one run directory (none without a claim, ``rundir.RunDir``)."""
+    """The files of one run directory (none without a claim, ``rundir.RunDir``), and the
+    ``--log`` sinks that copy its metrics (fed once the run directory is in its place)."""
 
-    def __init__(self, claim: RunDir | None):
+    def __init__(self, claim: RunDir | None, log=(), seed_ids=()):
         self.claim = claim
         self.on = claim is not None
+        self.sinks = Sinks(claim.path, log, list(seed_ids)) if self.on and log else None
+        self._log = None
 
     @property
     def run_dir(self) -> Path | None:
@@ -33,6 +37,17 @@ class Writer:
 
     def metrics(self, log: runs.MetricLog) -> None:
         log.write(self.run_dir)
+        self._log = log
+        self._feed()
+
+    def _feed(self) -> None:
+        if self.sinks is not None and self._log is not None and not self.claim.staged:
+            self.sinks.run_dir = self.run_dir
+            self.sinks.send(self._log)
+
+    def close(self) -> None:
+        if self.sinks is not None:
+            self.sinks.close()
 
     def params(self, tree) -> None:
         runs.atomic_write_bytes(self.run_dir / runs.PARAMS_FILE, flax.serialization.to_bytes(tree))
@@ -44,6 +59,7 @@ class Writer:
         """A run that replaces another takes its place (it has its first complete files)."""
         if self.on:
             self.claim.commit()
+            self._feed()
 
 
 class Book:

@@ -150,7 +150,7 @@ class Runner:
             "pid": os.getpid(),
             "host": socket.gethostname(),
         }
-        self.writer = Writer(claim)
+        self.writer = Writer(claim, run.log, self.seed_ids)
         run_dir = self.writer.run_dir
         self.timings = {"compile_seconds": 0.0, "train_seconds": 0.0, "loop_seconds": 0.0}
         self.position = {"iteration": 0, "evaluations": 0, "before": 0}
@@ -223,6 +223,8 @@ class Runner:
                 self.scheduler.load_state_dict(meta["scheduler"])
                 self.timings.update(meta["timings"])
                 self.book.restore(runs.load_metrics(resume_dir), meta["metric_rows"])
+                if self.writer.sinks is not None:
+                    self.writer.sinks.skip(meta["metric_rows"])
                 self.summary["resumed_at"].append(int(program.env_steps(state).min()))
                 if not exact:
                     self.summary["resumed_with_fresh_episodes"] = True
@@ -362,6 +364,7 @@ class Runner:
             self.writer.commit()
         finally:
             program.close()
+            self.writer.close()
 
     def _write(self, what: str, write) -> None:
         try:
