@@ -8,8 +8,8 @@ import pytest
 
 from plastix import runs
 from plastix.experiments import get_experiment, run_experiment
-from plastix.experiments.base import Results
 from plastix.experiments.continual import CONTINUAL_CURES, continual_claims
+from plastix.experiments.results import Results
 
 
 def made_up(first: dict, late: dict) -> Results:
@@ -38,12 +38,18 @@ def test_the_claims_follow_the_task_end_returns():
     claims = continual_claims(r)
     assert [c.verdict for c in claims] == ["supported"] * 6
     assert "P(first task > last tasks) = 1.00" in claims[0].evidence
-    # no decline, and no cure better: the decline is contradicted, the cures not supported
+    # a decline, and every cure worse still: contradicted
+    worse = made_up(
+        {"vanilla": 400, **dict.fromkeys(cures, 400)}, {"vanilla": 300, **dict.fromkeys(cures, 100)}
+    )
+    assert [c.verdict for c in continual_claims(worse)] == ["supported"] + ["contradicted"] * 5
+    # no decline: nothing for a cure to keep, so the cure claims cannot be tested
     flat = made_up(
         {"vanilla": 300, **dict.fromkeys(cures, 300)}, {"vanilla": 400, **dict.fromkeys(cures, 100)}
     )
     claims = continual_claims(flat)
-    assert [c.verdict for c in claims] == ["contradicted"] * 6
+    assert [c.verdict for c in claims] == ["contradicted"] + ["not testable"] * 5
+    assert "precondition not met" in claims[1].evidence
 
 
 @pytest.mark.slow

@@ -1,12 +1,15 @@
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from plastix import api
 from plastix.analysis import stats
 from plastix.cli import main
 from plastix.experiments import EXPERIMENTS, get_experiment, run_experiment
-from plastix.experiments.base import tiny, verdict_of
+from plastix.experiments.base import tiny
+from plastix.experiments.results import Results, verdict_of
 
 
 @pytest.mark.parametrize("scale", ["small", "paper"])
@@ -67,6 +70,63 @@ def test_verdicts_follow_the_interval():
     assert verdict_of(stats.Interval(0.8, 0.6, 0.95)) == "supported"
     assert verdict_of(stats.Interval(0.2, 0.05, 0.4)) == "contradicted"
     assert verdict_of(stats.Interval(0.55, 0.3, 0.8)) == "inconclusive"
+
+
+def synthetic(groups: dict) -> Results:
+    """Results of made-up final scores ``{group: {env: [seeds]}}``."""
+    finals, names = [], {}
+    for group, per_env in groups.items():
+        for env, scores in per_env.items():
+            run = f"out/{env}/{group}"
+            names[run] = (env, group)
+            finals += [(run, env, seed, float(v)) for seed, v in enumerate(scores)]
+    return Results(pd.DataFrame(finals, columns=["run", "env", "seed", "score"]), names)
+
+
+def test_a_no_better_claim_needs_its_interval_inside_the_margin():
+    rng = np.random.default_rng(0)
+    noisy = {"A": {"e": rng.normal(0, 10, 5)}, "B": {"e": rng.normal(0, 10, 5)}}
+    wide = synthetic(noisy).not_better("A", "B", "A adds little.")
+    assert wide.verdict == "inconclusive" and "margin: P ≤ 0.7" in wide.evidence
+    # A clearly worse: its advantage is below the margin -> supported
+    worse = synthetic({"A": {"e": [0, 1, 2, 3, 4]}, "B": {"e": [10, 11, 12, 13, 14]}})
+    assert worse.not_better("A", "B", "A adds little.").verdict == "supported"
+    # A clearly better -> contradicted
+    better = synthetic({"A": {"e": [10, 11, 12, 13, 14]}, "B": {"e": [0, 1, 2, 3, 4]}})
+    assert better.not_better("A", "B", "A adds little.").verdict == "contradicted"
+    # ties everywhere (identical scores): P = 0.5 exactly, inside the margin
+    same = synthetic({"A": {"e": [1] * 8}, "B": {"e": [1] * 8}})
+    assert same.not_better("A", "B", "A adds little.").verdict == "supported"
+
+
+def test_a_claim_whose_precondition_fails_is_not_testable():
+    r = synthetic({"A": {"e": [10, 11, 12, 13, 14]}, "B": {"e": [0, 1, 2, 3, 4]}})
+    holds, fails = r.compare("A", "B", "A beats B."), r.compare("B", "A", "B beats A.")
+    claim = r.compare("A", "B", "the claim")
+    assert r.given(holds, claim) == claim
+    untestable = r.given(fails, claim)
+    assert untestable.verdict == "not testable" and "precondition not met" in untestable.evidence
+    assert untestable.line.startswith("- ⚪ **not testable**")
+
+
+def test_several_environments_are_not_pooled_in_the_evidence():
+    r = synthetic(
+        {
+            "A": {"CartPole-v1": [400, 410, 420], "Pendulum-v1": [-150, -140, -145]},
+            "B": {"CartPole-v1": [100, 110, 120], "Pendulum-v1": [-300, -310, -305]},
+        }
+    )
+    claim = r.compare("A", "B", "A beats B.")
+    assert claim.verdict == "supported"
+    assert "CartPole-v1: 410.0 vs 110.0" in claim.evidence
+    assert "Pendulum-v1: -145.0 vs -305.0" in claim.evidence
+
+
+def test_median_is_rliable_s_median_of_per_task_means():
+    # rliable.metrics.aggregate_median: np.median(np.mean(scores, axis=0)) over [runs, tasks]
+    scores = np.array([[1.0, 10.0, 100.0], [3.0, 30.0, 300.0]])  # task means 2, 20, 200
+    assert stats.interval(scores, "median", reps=10).point == 20.0
+    assert stats.interval([1.0, 2.0, 9.0], "median", reps=10).point == 4.0  # one task: its mean
 
 
 def test_bad_experiment_arguments_exit_2(capsys):

@@ -5,7 +5,9 @@ estimates:
 
 - ``iqm``: the interquartile mean, the mean of the middle 50% of all runs × tasks (as
   ``scipy.stats.trim_mean(x, 0.25)``: ``floor(0.25 n)`` scores cut from each end);
-- ``mean`` and ``median`` over all runs × tasks.
+- ``mean`` over all runs × tasks;
+- ``median`` as rliable defines it: the median over tasks of each task's mean over runs (so
+  for one task it is that task's mean).
 
 Uncertainty: ``interval(scores, "iqm")`` gives the point estimate with a 95% percentile
 confidence interval from a *stratified* bootstrap — each task's runs are resampled with
@@ -55,7 +57,7 @@ def iqm(scores, axis=None) -> np.ndarray:
 AGGREGATES: dict[str, Callable] = {
     "iqm": lambda x: iqm(_flat(x), axis=-1),
     "mean": lambda x: _flat(x).mean(axis=-1),
-    "median": lambda x: np.median(_flat(x), axis=-1),
+    "median": lambda x: np.median(x.mean(axis=-2), axis=-1),
 }
 
 

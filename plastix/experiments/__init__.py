@@ -1,8 +1,9 @@
 """Named experiments that reproduce the plasticity papers' claims (``plastix experiment``)."""
 
 from plastix.errors import UnknownNameError
-from plastix.experiments.base import SCALES, Cell, Claim, Experiment, Results, run_experiment
+from plastix.experiments.base import SCALES, Cell, Experiment, run_experiment
 from plastix.experiments.catalog import EXPERIMENTS
+from plastix.experiments.results import Claim, Results
 
 
 def get_experiment(name: str) -> Experiment:

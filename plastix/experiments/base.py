@@ -9,28 +9,31 @@ and whether the data support it, with the numbers.
 A claim "X beats Y" is judged by the probability of improvement P(X > Y) and its 95%
 stratified-bootstrap interval (over seeds, and over environments as tasks when there are
 several): *supported* if the whole interval lies above 0.5, *contradicted* if it lies below,
-*inconclusive* otherwise. Nothing is tuned after the fact: the verdict is what the seeds say.
+*inconclusive* otherwise. A claim that X does *not* beat Y ("adds little", "does not help") is
+supported only when the interval's upper end lies within the margin (P ≤ 0.7, ``MARGIN``),
+contradicted when the whole interval lies above 0.5, inconclusive otherwise: wide intervals
+prove nothing. A claim can have a *precondition* (the setting must be able to show it: "the
+unprimed agent learns", "the critic's FAU falls"); when the data do not meet it the claim is
+*not testable* here, with the precondition's numbers. Nothing is tuned after the fact: the
+verdict is what the seeds say.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 from rich.console import Console
 
 from plastix import api, runs
-from plastix.analysis import stats
 from plastix.analysis.report import final_scores, write_report
 from plastix.config import RunConfig
 from plastix.errors import ConfigError
+from plastix.experiments.results import MARGIN, Claim, Results
 from plastix.plasticity.config import PlasticityConfig
 from plastix.plasticity.diagnostics import DiagnosticsConfig
 from plastix.plasticity.interventions import REGISTRY
@@ -86,93 +89,6 @@ class Cell:
 
 
 @dataclass(frozen=True)
-class Claim:
-    text: str
-    verdict: str  # "supported", "contradicted", "inconclusive"
-    evidence: str
-
-    @property
-    def line(self) -> str:
-        mark = {"supported": "✅", "contradicted": "❌", "inconclusive": "❔"}[self.verdict]
-        return f"- {mark} **{self.verdict}** — {self.text} {self.evidence}"
-
-
-class Results:
-    """Final scores of an experiment's cells: ``scores(env, group) -> [seeds]``."""
-
-    def __init__(self, finals, groups: dict[str, tuple[str, str]], table=None):
-        self.table = table
-        """every run's metrics (``runs.load_runs``), for claims about more than the scores."""
-        self.runs = {key: run for run, key in groups.items()}
-        """``(env, group)`` -> run directory."""
-        self._scores: dict[tuple[str, str], np.ndarray] = {}
-        for run, rows in finals.groupby("run"):
-            key = groups.get(str(run))
-            if key is not None:
-                self._scores[key] = rows.sort_values("seed").score.to_numpy()
-
-    def envs(self, group: str | None = None) -> list[str]:
-        return sorted({e for e, g in self._scores if group is None or g == group})
-
-    def scores(self, env: str, group: str) -> np.ndarray:
-        return self._scores[(env, group)]
-
-    def matrix(self, group: str, envs: Sequence[str]) -> np.ndarray:
-        """``[seeds, tasks]`` over ``envs`` (seeds cut to the smallest count)."""
-        missing = [e for e in envs if (e, group) not in self._scores]
-        if not envs or missing:
-            raise KeyError(f"no scores for {group!r} on {', '.join(missing) or 'any environment'}")
-        columns = [self.scores(e, group) for e in envs]
-        n = min(len(c) for c in columns)
-        return np.stack([c[:n] for c in columns], axis=1)
-
-    def compare(
-        self, better: str, worse: str, text: str, envs: Sequence[str] | None = None
-    ) -> Claim:
-        """The claim ``text``: ``better`` beats ``worse`` (over ``envs`` as tasks)."""
-        envs = list(envs or self.envs(better))
-        x, y = self.matrix(better, envs), self.matrix(worse, envs)
-        poi = stats.probability_of_improvement(x, y)
-        verdict = verdict_of(poi)
-        where = envs[0] if len(envs) == 1 else f"{len(envs)} environments"
-        evidence = (
-            f"(P({better} > {worse}) = {poi.format(2)} on {where}; IQM {better} "
-            f"{stats.interval(x).format()} vs {worse} {stats.interval(y).format()})"
-        )
-        return Claim(text, verdict, evidence)
-
-    def metric(self, env: str, group: str, metric: str) -> pd.DataFrame:
-        """``[steps, seeds]`` values of ``metric`` of one cell."""
-        t = self.table
-        rows = t[(t.run == self.runs[(env, group)]) & (t.metric == metric)]
-        return rows.pivot_table(index="step", columns="seed", values="value")
-
-    def compare_scores(self, x: np.ndarray, y: np.ndarray, names: tuple[str, str], text: str):
-        """The claim ``text``: scores ``x`` beat ``y`` (one task), named ``names``."""
-        poi = stats.probability_of_improvement(x, y)
-        evidence = (
-            f"(P({names[0]} > {names[1]}) = {poi.format(2)}; IQM {names[0]} "
-            f"{stats.interval(x).format()} vs {names[1]} {stats.interval(y).format()})"
-        )
-        return Claim(text, verdict_of(poi), evidence)
-
-    def not_better(self, x: str, y: str, text: str, envs: Sequence[str] | None = None) -> Claim:
-        """The claim ``text``: ``x`` does *not* beat ``y`` — supported unless P(x > y)'s
-        interval lies wholly above 0.5."""
-        claim = self.compare(x, y, text, envs)
-        verdict = {"supported": "contradicted"}.get(claim.verdict, "supported")
-        return Claim(text, verdict, claim.evidence)
-
-
-def verdict_of(poi: stats.Interval) -> str:
-    if poi.low > 0.5:
-        return "supported"
-    if poi.high < 0.5:
-        return "contradicted"
-    return "inconclusive"
-
-
-@dataclass(frozen=True)
 class Experiment:
     name: str
     title: str
@@ -221,20 +137,25 @@ def tiny(cell: Cell, steps: int = 600) -> Cell:
 
 
 def _completed(run_dir: Path, seeds: int, cell: Cell) -> bool:
-    """A stored cell that finished with the same configuration is not run again."""
+    """A stored cell that finished with the same configuration is not run again (its record
+    read as a rerun reads it: fields added since take their defaults, so a cure added to
+    plastix after the cell ran, and off, does not make it run again)."""
     try:
-        summary, config = runs.load_summary(run_dir), runs.load_config(run_dir)
-    except FileNotFoundError:
+        summary = runs.load_summary(run_dir)
+        entry = api.read_record(run_dir)
+    except (FileNotFoundError, ConfigError):
         return False
-    # compared as JSON, as it is stored (tuples are lists there)
-    wanted = json.loads(json.dumps(cell.plasticity.to_dict()))
-    scenario = json.loads(json.dumps(cell.scenario))
+    run = cell.run_config(seeds, run_dir.parent.parent)
     return (
         summary.get("status") == "completed"
-        and all(config["run"].get(k) == v for k, v in scenario.items())
-        and config["run"]["seeds"] == seeds
-        and config["run"]["steps"] == cell.steps
-        and config.get("plasticity") == wanted
+        and entry.algorithm == cell.agent
+        and entry.agent_config == api.agent_config(cell.agent, dict(cell.options))
+        and entry.plasticity == cell.plasticity
+        and all(
+            getattr(entry.run, name) == getattr(run, name)
+            for name in ("env", "steps", "seeds", "replay_ratio", "scenario", "switch_every")
+        )
+        and tuple(entry.run.scenario_tasks) == tuple(run.scenario_tasks)
     )
 
 
@@ -304,7 +225,10 @@ def run_experiment(
             *[claim.line for claim in claims],
             "",
             "Verdicts: P(X > Y) with a 95% stratified-bootstrap interval; supported if the "
-            "interval lies above 0.5, contradicted if below, inconclusive if it holds 0.5.",
+            "interval lies above 0.5, contradicted if below, inconclusive if it holds 0.5. "
+            f"A claim that X does not beat Y is supported only when the interval ends at or "
+            f"below {MARGIN[1]} (the margin), contradicted when it lies above 0.5. A claim "
+            "whose precondition the data do not meet is not testable at this scale.",
             "",
             "## Setup",
             "",

@@ -7,8 +7,9 @@ and budgets it uses and why the effect can show there.
 
 from __future__ import annotations
 
-from plastix.experiments.base import Cell, Experiment, Results
+from plastix.experiments.base import Cell, Experiment
 from plastix.experiments.continual import CONTINUAL
+from plastix.experiments.results import Results
 from plastix.plasticity.config import (
     AugmentConfig,
     InjectConfig,
@@ -64,8 +65,13 @@ HEAVY_PRIMING_CLAIMS = (
 
 
 def heavy_priming_claims(r: Results):
-    """The claims whose configurations were run (the demo runs the first three)."""
-    return [r.compare(*claim) for claim in HEAVY_PRIMING_CLAIMS if r.envs(claim[0])]
+    """The claims whose configurations were run (the demo runs the first three). Priming can
+    only be seen to hurt where the unprimed agent learns, and recovery only where it hurt."""
+    env = r.envs("unprimed")[0]
+    learns = r.learns(env, "unprimed", "The unprimed agent learns (beats a random policy).")
+    hurts = r.given(learns, r.compare(*HEAVY_PRIMING_CLAIMS[0]))
+    later = [r.given(hurts, r.compare(*c)) for c in HEAVY_PRIMING_CLAIMS[1:] if r.envs(c[0])]
+    return [hurts, *later]
 
 
 HEAVY_PRIMING = Experiment(
@@ -113,12 +119,18 @@ def replay_ratio_resets_cells(scale: str):
 
 def replay_ratio_resets_claims(r: Results):
     high = next(g.split("-")[0] for g in ("rr8", "rr32") if r.envs(g))
+    hurts = r.compare(
+        "rr1", high, f"Without resets, replay ratio {high[2:]} is worse than 1.", r.envs(high)
+    )
     return [
-        r.compare(
-            f"{high}-reset",
-            high,
-            f"At a high replay ratio ({high[2:]}), resets help.",
-            r.envs(high),
+        r.given(
+            hurts,
+            r.compare(
+                f"{high}-reset",
+                high,
+                f"At a high replay ratio ({high[2:]}), resets help.",
+                r.envs(high),
+            ),
         ),
         r.not_better(
             "rr1-reset",
@@ -177,9 +189,13 @@ def augmentation_plasticity_cells(scale: str):
 
 def augmentation_plasticity_claims(r: Results):
     envs = r.envs("aug")
+    # the paper's mechanism: without augmentation the critic's active units fall
+    lost = r.falls(envs[0], "no-aug", "critic/fau", "Without augmentation the critic's FAU falls.")
     return [
-        r.compare("aug", "no-aug", "Augmentation alone keeps returns high.", envs),
-        r.compare("no-aug-reset", "no-aug", "Without augmentation, resets help.", envs),
+        r.given(lost, r.compare("aug", "no-aug", "Augmentation alone keeps returns high.", envs)),
+        r.given(
+            lost, r.compare("no-aug-reset", "no-aug", "Without augmentation, resets help.", envs)
+        ),
         r.not_better("aug-reset", "aug", "With augmentation, resets add little.", envs),
     ]
 
@@ -222,11 +238,23 @@ def injection_diagnosis_cells(scale: str):
 
 
 def injection_diagnosis_claims(r: Results):
+    """Both claims need plasticity to recover: the un-injected agent's critic FAU falls after
+    the injection point (a third of the run)."""
+    env = r.envs("none")[0]
+    at = int(r.metric(env, "none", "eval_return").index.max()) // 3
+    lost = r.falls(
+        env, "none", "critic/fau", "Without injection the critic's FAU falls after it.", at
+    )
     return [
-        r.compare(
-            "inject-critic", "none", "Injecting plasticity into the critic recovers learning."
+        r.given(
+            lost,
+            r.compare(
+                "inject-critic", "none", "Injecting plasticity into the critic recovers learning."
+            ),
         ),
-        r.not_better("inject-actor", "none", "Injecting it into the actor does not."),
+        r.given(
+            lost, r.not_better("inject-actor", "none", "Injecting it into the actor does not.")
+        ),
     ]
 
 
@@ -263,19 +291,27 @@ def augmentation_timing_cells(scale: str):
 
 
 def augmentation_timing_claims(r: Results):
+    """When augmentation is applied matters only where augmentation helps at all."""
     envs = r.envs("always")
+    helps = r.compare("always", "never", "Augmentation helps (always beats never).", envs)
     return [
-        r.not_better(
-            "always",
-            "early-only",
-            "Turning augmentation off after the first third costs little.",
-            envs,
+        r.given(
+            helps,
+            r.not_better(
+                "always",
+                "early-only",
+                "Turning augmentation off after the first third costs little.",
+                envs,
+            ),
         ),
-        r.compare(
-            "early-only",
-            "late-only",
-            "Turning it on only after the first third does not recover.",
-            envs,
+        r.given(
+            helps,
+            r.compare(
+                "early-only",
+                "late-only",
+                "Turning it on only after the first third does not recover.",
+                envs,
+            ),
         ),
     ]
 
@@ -333,8 +369,15 @@ def adaptive_replay_ratio_cells(scale: str):
 
 
 def adaptive_replay_ratio_claims(r: Results):
+    """Adapting the ratio can only matter where the fixed ratios differ."""
+    matters = r.differs(
+        "fixed-high", "fixed-low", "The replay ratio matters (fixed high and low differ)."
+    )
     return [
-        r.not_better(other, "arr", f"The Adaptive Replay Ratio is not beaten by {other}.")
+        r.given(
+            matters,
+            r.not_better(other, "arr", f"The Adaptive Replay Ratio is not beaten by {other}."),
+        )
         for other in ("fixed-low", "fixed-high", "high-reset", "high-redo")
     ]
 

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from plastix.experiments.base import Cell, Experiment, Results
+from plastix.experiments.base import Cell, Experiment
+from plastix.experiments.results import Results
 from plastix.plasticity.config import PlasticityConfig, ResetConfig, ShrinkPerturbConfig
 from plastix.plasticity.interventions import CBPConfig, L2InitConfig, NaPConfig
 
@@ -60,7 +61,11 @@ def continual_claims(r: Results):
             "first.",
         )
     ]
-    return claims + [r.compare(cure, "vanilla", text) for cure, text in CONTINUAL_CURES]
+    # a cure can only be seen to keep plasticity where the vanilla agent loses it
+    declines = claims[0]
+    return claims + [
+        r.given(declines, r.compare(cure, "vanilla", text)) for cure, text in CONTINUAL_CURES
+    ]
 
 
 CONTINUAL = Experiment(

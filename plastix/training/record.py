@@ -31,6 +31,7 @@ ADDED = {
     ("run", "checkpoint_seconds"): "0.2.0",
     ("run", "scenario"): "0.4.0",
     ("run", "log"): "0.4.0",
+    ("plasticity.parseval", "diag_layers"): "0.4.0",
     ("run", "switch_every"): "0.4.0",
     ("run", "scenario_tasks"): "0.4.0",
 }
