@@ -241,7 +241,9 @@ class Runner:
         program, run, clock, book = self.program, self.run, self.program.clock, self.book
         pos, timings, state = self.position, self.timings, self.state
         steps = self.steps
-        label = f"{program.algorithm} {run.env}"
+        base = f"{program.algorithm} {run.env}"
+        every = self.scenario.every if self.scenario else None
+        label = f"{base} · task {int(steps.min()) // every}" if every else base
         bar = task = None
         if self.progress:
             bar = out.progress_bar(self.console, "steps", ("sps", "ret", "eval"))
@@ -274,6 +276,10 @@ class Runner:
                 switched = self.scenario is not None and moment.every(self.scenario.every)
                 if moment.every(run.eval_every) or last or switched:
                     self._evaluate(state, steps, switched)
+                if switched and not last:  # the bar names the task now being learned
+                    label = f"{base} · task {step // every}"
+                    if bar:
+                        bar.update(task, description=label)
                 if self.diagnostics.every and (moment.every(self.diagnostics.every) or switched):
                     keys = derive_keys(self.keys, Stream.DIAGNOSTICS, pos["iteration"])
                     book.rows(step, self.measure(state, keys))
