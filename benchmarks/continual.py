@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from cures import CURES as BUILT_INTO_UPDATES  # benchmarks/cures.py, beside this script
 from rich.console import Console
 from rich.table import Table
 
@@ -43,17 +44,7 @@ from plastix.plasticity.config import (
     ResetConfig,
     ShrinkPerturbConfig,
 )
-from plastix.plasticity.interventions import (
-    CBPConfig,
-    CReLUConfig,
-    FourierConfig,
-    L2Config,
-    L2InitConfig,
-    NaPConfig,
-    ParsevalConfig,
-    TRACConfig,
-    WeightClipConfig,
-)
+from plastix.plasticity.interventions import CBPConfig
 
 EVERY = 20_480
 TASKS = 10
@@ -80,14 +71,10 @@ CURES: dict[str, tuple[PlasticityConfig, dict]] = {
     "shrink_perturb": (PlasticityConfig(shrink_perturb=ShrinkPerturbConfig(every=EVERY)), {}),
     "redo": (PlasticityConfig(redo=ReDoConfig(every=1000)), {}),
     "cbp": (PlasticityConfig(cbp=CBPConfig(every=16, maturity=1000)), {}),
-    "l2": (PlasticityConfig(l2=L2Config(coef=1e-3)), {}),
-    "l2_init": (PlasticityConfig(l2_init=L2InitConfig(coef=1e-2)), {}),
-    "parseval": (PlasticityConfig(parseval=ParsevalConfig(coef=1e-3)), {}),
-    "weight_clip": (PlasticityConfig(weight_clip=WeightClipConfig(kappa=3.0)), {}),
-    "crelu": (PlasticityConfig(crelu=CReLUConfig(on=True)), {}),
-    "fourier": (PlasticityConfig(fourier=FourierConfig(on=True)), {}),
-    "nap": (PlasticityConfig(nap=NaPConfig(on=True)), {}),
-    "trac": (PlasticityConfig(trac=TRACConfig(on=True)), {}),
+    # the cures inside every update, at benchmarks/cures.py's settings
+    **{
+        name: (cure, {}) for name, cure in BUILT_INTO_UPDATES.items() if name not in ("none", "cbp")
+    },
 }
 
 

@@ -40,6 +40,11 @@ from plastix.plasticity.interventions import REGISTRY
 
 SCALES = ("small", "paper")
 
+SMALL_NET = dict(hidden_sizes=(64, 64))
+"""the networks of the small-scale cells on vector observations."""
+MINATAR_SMALL = dict(hidden_sizes=(64,), conv_channels=(16,), batch_size=32)
+"""the networks of the small-scale cells on MinAtar."""
+
 
 @dataclass(frozen=True)
 class Cell:

@@ -7,7 +7,7 @@ and budgets it uses and why the effect can show there.
 
 from __future__ import annotations
 
-from plastix.experiments.base import Cell, Experiment
+from plastix.experiments.base import SMALL_NET, Cell, Experiment
 from plastix.experiments.continual import CONTINUAL
 from plastix.experiments.results import Results
 from plastix.experiments.visual import (
@@ -21,10 +21,6 @@ from plastix.plasticity.config import (
     PrimeConfig,
     ResetConfig,
 )
-
-SMALL_NET = dict(hidden_sizes=(64, 64))
-MINATAR_SMALL = dict(hidden_sizes=(64,), conv_channels=(16,), batch_size=32)
-
 
 # 1. heavy-priming ---------------------------------------------------------------------------
 

@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-from plastix.experiments.base import Cell, Experiment
+from plastix.experiments.base import SMALL_NET, Cell, Experiment
 from plastix.experiments.results import Results
 from plastix.plasticity.config import PlasticityConfig, ResetConfig, ShrinkPerturbConfig
 from plastix.plasticity.interventions import CBPConfig, L2InitConfig, NaPConfig
-
-SMALL_NET = dict(hidden_sizes=(64, 64))
 
 
 def continual_cells(scale: str):

@@ -4,7 +4,7 @@ Ratio."""
 
 from __future__ import annotations
 
-from plastix.experiments.base import Cell, Experiment
+from plastix.experiments.base import MINATAR_SMALL, SMALL_NET, Cell, Experiment
 from plastix.experiments.results import Results
 from plastix.plasticity.config import (
     AugmentConfig,
@@ -14,10 +14,6 @@ from plastix.plasticity.config import (
     ReplayScheduleConfig,
     ResetConfig,
 )
-
-SMALL_NET = dict(hidden_sizes=(64, 64))
-MINATAR_SMALL = dict(hidden_sizes=(64,), conv_channels=(16,), batch_size=32)
-
 
 # 3-5. visual RL: augmentation, resets, injection, timing (Ma et al. 2024) ------------------
 
