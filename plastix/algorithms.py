@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from plastix.agents import DQN, SAC
+from plastix.agents import DQN, SAC, DrQEps
 from plastix.errors import unknown
 from plastix.es import OpenAIES
 from plastix.onpolicy import PPO, REINFORCE
@@ -65,6 +65,15 @@ ALGORITHMS: dict[str, Algorithm] = {
             _off_policy(DQN),
             offpolicy.OffPolicyProgram,
             "DQN (double, n-step)",
+            _sized_by_budget,
+        ),
+        Algorithm(
+            "drq-eps",
+            "off-policy",
+            DrQEps.Config,
+            _off_policy(DrQEps),
+            offpolicy.OffPolicyProgram,
+            "DrQ(ε): DQN with the Atari 100k settings of Agarwal et al. 2021",
             _sized_by_budget,
         ),
         Algorithm(

@@ -25,7 +25,8 @@ class RunConfig:
     """How long, on what, with how many seeds, and where the run is stored."""
 
     env: str = "CartPole-v1"
-    """environment id: a gymnax id (jittable, compiled end to end) or ``gymnasium:ID``."""
+    """environment id: a gymnax id (jittable, compiled end to end), ``dmc:DOMAIN-TASK``,
+    ``dmc-pixels:DOMAIN-TASK``, ``atari:GAME`` or ``gymnasium:ID`` (stepped on the host)."""
     steps: int = 100_000
     """environment steps per seed (all parallel environments together)."""
     replay_ratio: float = 1.0

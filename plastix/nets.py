@@ -9,6 +9,7 @@ collection is asked for), which is what the plasticity diagnostics read.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -185,8 +186,9 @@ INJECTED_FROZEN = "injected_frozen"
 
 def encode(spec: NetSpec, obs: jax.Array, extra: jax.Array | None = None) -> jax.Array:
     """``encoder`` (when the spec has convolutions), created in the caller's scope so its
-    parameter paths are ``encoder/...``; ``extra`` (an action) is appended to its output."""
-    x = obs
+    parameter paths are ``encoder/...``; ``extra`` (an action) is appended to its output.
+    ``uint8`` observations (images stored as bytes) are scaled to [0, 1] first."""
+    x = obs.astype(jnp.float32) / 255.0 if obs.dtype == jnp.uint8 else obs
     if spec.conv_channels:
         x = ConvEncoder(
             spec.conv_channels,
@@ -252,14 +254,24 @@ def is_injection_branch(path: str) -> bool:
 
 
 class QNetwork(nn.Module):
-    """Action values ``Q(s, ·)`` for a discrete action space."""
+    """Action values ``Q(s, ·)`` for a discrete action space.
+
+    ``dueling`` (Wang et al. 2016): ``torso`` + ``head`` are the advantage stream ``A`` and a
+    second copy (``value``, not recorded by the diagnostics) the value stream ``V``;
+    ``Q = V + A − mean_a A``."""
 
     num_actions: int
     spec: NetSpec
+    dueling: bool = False
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> jax.Array:
-        return after_encoder(self, self.spec, encode(self.spec, obs), self.num_actions, 1.0)
+        features = encode(self.spec, obs)
+        q = after_encoder(self, self.spec, features, self.num_actions, 1.0)
+        if not self.dueling:
+            return q
+        value = _Branch(dataclasses.replace(self.spec, injection=False), 1, 1.0, name="value")
+        return value(features) + q - q.mean(axis=-1, keepdims=True)
 
 
 class Critic(nn.Module):

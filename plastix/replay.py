@@ -83,19 +83,16 @@ def add(buffer: ReplayBuffer, row: Transition) -> ReplayBuffer:
     )
 
 
-def sample(
-    buffer: ReplayBuffer, key: jax.Array, batch_size: int, n_step: int = 1, gamma: float = 0.99
-) -> Batch:
-    """Draws ``batch_size`` n-step transitions uniformly; needs ``size >= n_step``."""
-    time_key, env_key = jax.random.split(key)
+def window(buffer, start, env, n_step: int, gamma: float):
+    """The n-step window of logical rows ``start`` (0: the oldest) of columns ``env``:
+    ``(rows(offset), n-step reward, last offset, discount)``."""
     oldest = (buffer.position - buffer.size) % buffer.capacity
-    start = jax.random.randint(time_key, (batch_size,), 0, buffer.size - n_step + 1)
-    env = jax.random.randint(env_key, (batch_size,), 0, buffer.num_envs)
 
-    def row(offset):
+    def rows(offset):
         return (oldest + start + offset) % buffer.capacity
 
-    window = row(jnp.arange(n_step)[:, None])  # [n, batch]
+    batch_size = start.shape[0]
+    window = rows(jnp.arange(n_step)[:, None])  # [n, batch]
     rewards = buffer.data.reward[window, env]
     ended = jnp.logical_or(buffer.data.terminated[window, env], buffer.data.truncated[window, env])
     # alive[j]: no episode end strictly before step j of the window.
@@ -105,13 +102,82 @@ def sample(
     discounts = gamma ** jnp.arange(n_step, dtype=jnp.float32)[:, None]
     n_step_reward = jnp.sum(discounts * alive * rewards, axis=0)
     last = jnp.sum(alive, axis=0).astype(jnp.int32) - 1
-    last_row = row(last)
-    terminated = buffer.data.terminated[last_row, env]
-    first_row = row(0)
+    terminated = buffer.data.terminated[rows(last), env]
+    discount = (gamma ** (last + 1).astype(jnp.float32)) * (1.0 - terminated.astype(jnp.float32))
+    return rows, n_step_reward, last, discount
+
+
+def gather(buffer: ReplayBuffer, start, env, n_step: int = 1, gamma: float = 0.99) -> Batch:
+    """The n-step transitions starting at logical rows ``start`` of columns ``env``."""
+    rows, reward, last, discount = window(buffer, start, env, n_step, gamma)
+    first_row, last_row = rows(0), rows(last)
     return Batch(
         obs=jax.tree.map(lambda x: x[first_row, env], buffer.data.obs),
         action=buffer.data.action[first_row, env],
-        reward=n_step_reward,
+        reward=reward,
         next_obs=jax.tree.map(lambda x: x[last_row, env], buffer.data.next_obs),
-        discount=(gamma ** (last + 1).astype(jnp.float32)) * (1.0 - terminated.astype(jnp.float32)),
+        discount=discount,
     )
+
+
+def draw(key, buffer, batch_size: int, low, high):
+    """Uniform logical start rows in ``[low, high)`` and environment columns."""
+    time_key, env_key = jax.random.split(key)
+    start = jax.random.randint(time_key, (batch_size,), low, high)
+    env = jax.random.randint(env_key, (batch_size,), 0, buffer.num_envs)
+    return start, env
+
+
+def sample(
+    buffer: ReplayBuffer, key: jax.Array, batch_size: int, n_step: int = 1, gamma: float = 0.99
+) -> Batch:
+    """Draws ``batch_size`` n-step transitions uniformly; needs ``size >= n_step``."""
+    start, env = draw(key, buffer, batch_size, 0, buffer.size - n_step + 1)
+    return gather(buffer, start, env, n_step, gamma)
+
+
+def cut(buffer: ReplayBuffer, obs) -> ReplayBuffer:
+    """The newest row's episodes were cut off (a resumed run that starts fresh episodes):
+    its rows that did not end an episode become truncations whose next observation is ``obs``."""
+    newest = (buffer.position - 1) % buffer.capacity
+    d = buffer.data
+    open_ = ~(d.terminated[newest] | d.truncated[newest]) & (buffer.size > 0)
+    mask = lambda x: open_.reshape(open_.shape + (1,) * (x.ndim - 2))  # noqa: E731
+    data = d.replace(
+        truncated=d.truncated.at[newest].set(d.truncated[newest] | open_),
+        next_obs=jax.tree.map(
+            lambda x, o: x.at[newest].set(jnp.where(mask(x), jnp.asarray(o, x.dtype), x[newest])),
+            d.next_obs,
+            obs,
+        ),
+    )
+    return buffer.replace(data=data)
+
+
+class Transitions:
+    """The plain memory: every transition stores its observation and next observation."""
+
+    extra_rows = 0
+
+    def init(self, example: Transition, capacity: int) -> ReplayBuffer:
+        return init_buffer(example, capacity)
+
+    def add(self, buffer, row: Transition, first) -> ReplayBuffer:
+        return add(buffer, row)
+
+    def sample(self, buffer, key, batch_size: int, n_step: int, gamma: float) -> Batch:
+        return sample(buffer, key, batch_size, n_step, gamma)
+
+    def cut(self, buffer, obs):
+        return cut(buffer, obs)
+
+
+def memory_for(observation_space, frame_stack: int | None, max_episode_steps: int | None):
+    """``FrameStacks`` for stacked ``uint8`` images (an environment with ``frame_stack``),
+    else ``Transitions``."""
+    shape = tuple(observation_space.shape)
+    if frame_stack and len(shape) == 3 and observation_space.dtype_name == "uint8":
+        from plastix.framereplay import FrameStacks
+
+        return FrameStacks(frame_stack, shape[-1] // frame_stack, max_episode_steps)
+    return Transitions()

@@ -69,6 +69,8 @@ class OffPolicyConfig:
     """stride of each convolution."""
     max_grad_norm: float = 10.0
     """clip gradients to this global norm (``inf`` turns clipping off)."""
+    adam_eps: float = 1e-8
+    """Adam's ε (1.5e-4 in the Atari 100k agents)."""
 
     def __post_init__(self):
         check_types(self)
@@ -82,6 +84,7 @@ class OffPolicyConfig:
         require(self.n_step >= 1, f"n_step must be >= 1, got {self.n_step}")
         check_network_fields(self)
         require(self.max_grad_norm > 0, f"max_grad_norm must be > 0, got {self.max_grad_norm}")
+        require(self.adam_eps > 0, f"adam_eps must be > 0, got {self.adam_eps}")
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -94,7 +97,7 @@ class OffPolicyConfig:
         after the global-norm clip; then each of ``wraps`` (the optimizer-side cures: ``wrap(tx)
         -> tx``) in order; all behind per-array freeze switches (plasticity injection freezes
         the old head; its branches start frozen)."""
-        inner = optim.adam(self.learning_rate)
+        inner = optim.adam(self.learning_rate, eps=self.adam_eps)
         if self.max_grad_norm != float("inf"):
             inner = optax.chain(optax.clip_by_global_norm(self.max_grad_norm), inner)
         for wrap in wraps:

@@ -1,6 +1,13 @@
-"""DQN (Mnih et al. 2015) with double Q-learning (van Hasselt et al. 2016), n-step returns,
-a target network updated by Polyak averaging every ``target_update_interval`` updates (``tau=1``
-is the classic hard copy), an ε-greedy schedule and the Huber loss."""
+"""DQN (Mnih et al. 2015) with double Q-learning (van Hasselt et al. 2016), optionally the
+dueling architecture (Wang et al. 2016), n-step returns, a target network updated by Polyak
+averaging every ``target_update_interval`` updates (``tau=1`` is the classic hard copy), an
+ε-greedy schedule and the Huber loss.
+
+``DrQEpsConfig`` is DrQ(ε) (Kostrikov et al. 2021 as Agarwal et al. 2021 tune it; Dopamine's
+``atari_100k`` ``DrQ_eps.gin``): the Nature CNN, double and dueling DQN, 10-step returns,
+random shifts of 4 pixels, one update per step with the target network equal to the online
+one, ε from 1 to 0.01 over the 5,000 steps after 1,600 random ones, evaluation at ε = 0.001,
+Adam at 1e-4 with ε 1.5e-4, batch 32, no gradient clipping."""
 
 from __future__ import annotations
 
@@ -45,6 +52,14 @@ class DQNConfig(OffPolicyConfig):
     """exploration rate of evaluation episodes (0: greedy)."""
     huber_delta: float = 1.0
     """Huber loss threshold (``inf``: squared error)."""
+    dueling: bool = False
+    """separate value and advantage streams, ``Q = V + A − mean A`` (Wang et al. 2016)."""
+    exploration_steps: int = 0
+    """environment steps over which ε decays, counted from ``learning_starts`` (Dopamine's
+    schedule); 0: ``exploration_fraction`` of the run, counted from step 0."""
+    augment_pad: int = 0
+    """random-shift augmentation of update batches from the start (DrQ; 0: none); the
+    ``--augment.*`` intervention, when set, takes its place."""
 
     def __post_init__(self):
         super().__post_init__()
@@ -57,6 +72,51 @@ class DQNConfig(OffPolicyConfig):
             value = getattr(self, name)
             require(0.0 <= value <= 1.0, f"{name} must be in [0, 1], got {value}")
         require(self.huber_delta > 0, f"huber_delta must be > 0, got {self.huber_delta}")
+        require(
+            self.exploration_steps >= 0,
+            f"exploration_steps must be >= 0, got {self.exploration_steps}",
+        )
+        require(self.augment_pad >= 0, f"augment_pad must be >= 0, got {self.augment_pad}")
+
+
+@dataclass(frozen=True)
+class DrQEpsConfig(DQNConfig):
+    """DrQ(ε) for Atari 100k (Agarwal et al. 2021; Dopamine's DrQ_eps.gin)."""
+
+    learning_rate: float = 1e-4
+    """Adam step size."""
+    adam_eps: float = 1.5e-4
+    """Adam's ε."""
+    batch_size: int = 32
+    """transitions per gradient update."""
+    buffer_size: int = 100_000
+    """replay buffer capacity (the whole 100k run)."""
+    learning_starts: int = 1_600
+    """environment steps of uniformly random actions before the first update."""
+    n_step: int = 10
+    """n-step returns."""
+    target_update_interval: int = 1
+    """gradient updates between target-network copies (1: the online network)."""
+    epsilon_end: float = 0.01
+    """exploration rate after the decay."""
+    exploration_steps: int = 5_000
+    """environment steps of ε's decay after ``learning_starts``."""
+    eval_epsilon: float = 0.001
+    """exploration rate of evaluation episodes."""
+    dueling: bool = True
+    """dueling value and advantage streams."""
+    max_grad_norm: float = float("inf")
+    """no gradient clipping."""
+    hidden_sizes: tuple[int, ...] = (512,)
+    """the dense layer of each stream."""
+    conv_channels: tuple[int, ...] = (32, 64, 64)
+    """the Nature CNN (Mnih et al. 2015)."""
+    conv_kernel_sizes: tuple[int, ...] = (8, 4, 3)
+    """its kernel sizes."""
+    conv_strides: tuple[int, ...] = (4, 2, 1)
+    """its strides."""
+    augment_pad: int = 4
+    """random shifts of up to 4 pixels."""
 
 
 class DQN(Agent):
@@ -66,7 +126,7 @@ class DQN(Agent):
 
     def __init__(self, config: DQNConfig, observation_space, action_space, total_steps, **kw):
         super().__init__(config, observation_space, action_space, total_steps, **kw)
-        self.network = QNetwork(action_space.n, self.net_spec("critic"))
+        self.network = QNetwork(action_space.n, self.net_spec("critic"), config.dueling)
 
     @classmethod
     def check_spaces(cls, observation_space, action_space) -> None:
@@ -89,6 +149,9 @@ class DQN(Agent):
 
     def epsilon(self, env_step) -> jax.Array:
         c = self.config
+        if c.exploration_steps:
+            progress = jnp.clip((env_step - c.learning_starts) / c.exploration_steps, 0.0, 1.0)
+            return c.epsilon_start + progress * (c.epsilon_end - c.epsilon_start)
         decay_steps = max(1.0, c.exploration_fraction * self.total_steps)
         progress = jnp.clip(env_step / decay_steps, 0.0, 1.0)
         return c.epsilon_start + progress * (c.epsilon_end - c.epsilon_start)
@@ -148,3 +211,10 @@ class DQN(Agent):
         )
         metrics = {"critic_loss": loss, "q_mean": aux["q"], "grad_norm": optax.tree.norm(grads)}
         return state, metrics
+
+
+class DrQEps(DQN):
+    """DQN with DrQ(ε)'s settings (``DrQEpsConfig``)."""
+
+    name = "drq-eps"
+    Config = DrQEpsConfig

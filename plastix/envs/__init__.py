@@ -8,6 +8,7 @@ import gymnasium as gym
 import jax
 import numpy as np
 
+from plastix.envs import atari, dmc
 from plastix.envs.base import HostEnv, JaxEnv, TimeStep
 from plastix.envs.continual import ContinualEnv, Scenario, make_scenario, pinned, scenario_of
 from plastix.envs.gymnasium_env import GymnasiumEnv, GymnaxAsGymnasium
@@ -32,6 +33,8 @@ __all__ = [
     "TimeStep",
     "check_observations",
     "env_choices",
+    "host_env",
+    "is_host_id",
     "is_jittable",
     "make_env",
     "make_run_env",
@@ -49,8 +52,45 @@ def env_choices() -> list[str]:
     return sorted(set(GYMNAX_IDS) | set(ALIASES))
 
 
+HOST_PREFIXES = (GYMNASIUM_PREFIX, *dmc.PREFIXES, atari.PREFIX)
+"""ids of environments stepped on the host: Gymnasium, DeepMind Control, Atari."""
+
+
+def is_host_id(name) -> bool:
+    return isinstance(name, str) and name.startswith(HOST_PREFIXES)
+
+
+def host_factory(name: str):
+    """``(name, factory)`` of a host environment id: ``factory()`` makes one ``gymnasium.Env``."""
+    if dmc.is_dmc(name):
+        spec = dmc.parse(name)
+        return spec.name, lambda: dmc.DMCEnv(spec)
+    if atari.is_atari(name):
+        game = atari.parse(name)
+        return f"{atari.PREFIX}{game}", lambda: atari.AtariEnv(game)
+    gym_id = name[len(GYMNASIUM_PREFIX) :] if name.startswith(GYMNASIUM_PREFIX) else name
+    return gym_id, lambda: gym.make(gym_id)
+
+
+def host_env(spec, num_envs: int) -> GymnasiumEnv:
+    """``num_envs`` copies of a host environment: an id (``gymnasium:``, ``dmc:``,
+    ``dmc-pixels:``, ``atari:``), a ``gymnasium.Env`` or a function making one."""
+    if isinstance(spec, str):
+        name, factory = host_factory(spec)
+        return GymnasiumEnv(factory, num_envs=num_envs, name=name)
+    if isinstance(spec, GymnasiumEnv):
+        raise ConfigError("pass a Gymnasium id or gymnasium.Env, not a built GymnasiumEnv")
+    return GymnasiumEnv(spec, num_envs=num_envs)
+
+
 def check_env_name(name: str) -> None:
     """Raises ``EnvNotFoundError`` naming the valid choices, without building anything."""
+    if dmc.is_dmc(name):
+        dmc.parse(name)
+        return
+    if atari.is_atari(name):
+        atari.parse(name)
+        return
     if name.startswith(GYMNASIUM_PREFIX):
         gym_id = name[len(GYMNASIUM_PREFIX) :]
         if gym_id not in gym.registry:
@@ -69,6 +109,8 @@ def check_env_name(name: str) -> None:
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         raise EnvNotFoundError(
             f"unknown environment {name!r}.{hint} Valid choices: {', '.join(env_choices())}; "
+            "DeepMind Control as dmc:DOMAIN-TASK or dmc-pixels:DOMAIN-TASK (e.g. "
+            "dmc:walker-walk), Atari 100k as atari:GAME (e.g. atari:Pong), "
             f"or any Gymnasium id as '{GYMNASIUM_PREFIX}ID' "
             f"(e.g. {GYMNASIUM_PREFIX}LunarLander-v3)."
         )
@@ -79,12 +121,14 @@ def make_env(env, num_envs: int = 1) -> JaxEnv | HostEnv:
 
     Names of gymnax environments (``CartPole-v1``, ``Breakout-MinAtar`` or ``MinAtar-Breakout``,
     ...) give a jittable ``GymnaxEnv``; ``gymnasium:ID`` gives a host-stepped ``GymnasiumEnv`` of
-    ``num_envs`` copies, and so does a ``gymnasium.Env`` instance.
+    ``num_envs`` copies, and so do ``dmc:DOMAIN-TASK``, ``dmc-pixels:DOMAIN-TASK``
+    (``plastix.envs.dmc``), ``atari:GAME`` (``plastix.envs.atari``) and a ``gymnasium.Env``
+    instance.
     """
     if isinstance(env, str):
         check_env_name(env)
-        if env.startswith(GYMNASIUM_PREFIX):
-            return GymnasiumEnv(env[len(GYMNASIUM_PREFIX) :], num_envs=num_envs)
+        if is_host_id(env):
+            return host_env(env, num_envs)
         return GymnaxEnv(env)
     if isinstance(env, gym.Env):
         return GymnasiumEnv(env, num_envs=num_envs)

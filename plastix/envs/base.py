@@ -31,6 +31,8 @@ class TimeStep:
     terminated: jax.Array
     truncated: jax.Array
     final_obs: Any
+    life_loss: Any = None
+    """an end for learning only, the episode goes on (Atari's lost life); None: never."""
 
 
 @runtime_checkable

@@ -31,7 +31,8 @@ def convert_space(space: gym.Space, what: str, env_name: str) -> Space:
             )
         return Discrete(int(space.n))
     if isinstance(space, gym.spaces.Box):
-        return Box.from_bounds(space.low, space.high, space.shape)
+        dtype = np.uint8 if space.dtype == np.uint8 else np.float32
+        return Box.from_bounds(space.low, space.high, space.shape, dtype)
     raise ConfigError(
         f"{env_name}: its {what} space {type(space).__name__} is not supported "
         "(plastix supports Discrete and Box spaces)"
@@ -42,10 +43,21 @@ class GymnasiumEnv:
     """``num_envs`` copies of a Gymnasium environment, stepped together on the host.
 
     ``env`` is a ``gymnasium.make`` id, a ``gymnasium.Env`` instance (deep-copied once per copy)
-    or a function returning a new ``gymnasium.Env``.
+    or a function returning a new ``gymnasium.Env`` (named ``name``).
+
+    Observations keep the dtype their space declares when it is ``uint8`` (images), else they
+    are ``float32``. An environment may report ``info["life_loss"]`` (Atari): the step is then
+    an episode end for learning only (``TimeStep.life_loss``), the episode goes on. One with a
+    ``frame_stack`` attribute promises stacks of that many frames on the last axis, padded at an
+    episode's start by repeating its first frame (the replay buffer stores each frame once).
     """
 
-    def __init__(self, env: str | gym.Env | Callable[[], gym.Env], num_envs: int = 1):
+    def __init__(
+        self,
+        env: str | gym.Env | Callable[[], gym.Env],
+        num_envs: int = 1,
+        name: str | None = None,
+    ):
         if isinstance(env, str):
             self.name = env
             factory = lambda: gym.make(env)  # noqa: E731
@@ -53,7 +65,7 @@ class GymnasiumEnv:
             self.name = env.spec.id if env.spec is not None else type(env).__name__
             factory = lambda: copy.deepcopy(env)  # noqa: E731
         elif callable(env):
-            self.name = getattr(env, "__name__", "custom")
+            self.name = name or getattr(env, "__name__", "custom")
             factory = env
         else:
             raise TypeError(f"cannot make a Gymnasium environment from {env!r}")
@@ -65,6 +77,10 @@ class GymnasiumEnv:
             self.vector_env.single_observation_space, "observation", self.name
         )
         self.action_space = convert_space(self.vector_env.single_action_space, "action", self.name)
+        single = self.vector_env.envs[0].unwrapped
+        self.frame_stack = getattr(single, "frame_stack", None)
+        self.max_episode_steps = getattr(single, "max_episode_steps", None)
+        self._dtype = np.uint8 if self.observation_space.dtype_name == "uint8" else np.float32
 
     def __repr__(self) -> str:
         return f"GymnasiumEnv({self.name!r}, num_envs={self.num_envs})"
@@ -77,25 +93,29 @@ class GymnasiumEnv:
             else [seed + i for i in range(self.num_envs)]
         )
         obs, _ = self.vector_env.reset(seed=seeds)
-        return np.asarray(obs, np.float32)
+        return np.asarray(obs, self._dtype)
 
     def step(self, action) -> TimeStep:
         action = np.asarray(action)
         if isinstance(self.action_space, Discrete):
             action = action.astype(np.int64)
         obs, reward, terminated, truncated, info = self.vector_env.step(action)
-        obs = np.asarray(obs, np.float32)
+        obs = np.asarray(obs, self._dtype)
         final_obs = obs.copy()
         if "final_obs" in info:
             for i in np.flatnonzero(info["_final_obs"]):
-                final_obs[i] = np.asarray(info["final_obs"][i], np.float32)
+                final_obs[i] = np.asarray(info["final_obs"][i], self._dtype)
         terminated = np.asarray(terminated, bool)
+        life_loss = None
+        if "life_loss" in info:
+            life_loss = np.asarray(info["life_loss"], bool) & np.asarray(info["_life_loss"], bool)
         return TimeStep(
             obs=obs,
             reward=np.asarray(reward, np.float32),
             terminated=terminated,
             truncated=np.asarray(truncated, bool) & ~terminated,
             final_obs=final_obs,
+            life_loss=life_loss,
         )
 
     def close(self) -> None:

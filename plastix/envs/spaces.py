@@ -36,22 +36,28 @@ class Discrete:
 
 @dataclass(frozen=True)
 class Box:
-    """A box of real numbers, ``low <= x <= high`` elementwise (bounds stored as tuples)."""
+    """A box of numbers, ``low <= x <= high`` elementwise (bounds stored as tuples).
+
+    ``dtype`` is ``float32``, or ``uint8`` for images: those are stored in the replay buffer
+    as bytes and scaled to [0, 1] by the networks' first layer.
+    """
 
     low: tuple[float, ...]
     high: tuple[float, ...]
     shape: tuple[int, ...]
+    dtype_name: str = "float32"
 
     @classmethod
-    def from_bounds(cls, low, high, shape) -> Box:
+    def from_bounds(cls, low, high, shape, dtype=np.float32) -> Box:
         shape = tuple(int(s) for s in shape)
         low = np.broadcast_to(np.asarray(low, dtype=np.float64), shape).ravel()
         high = np.broadcast_to(np.asarray(high, dtype=np.float64), shape).ravel()
-        return cls(tuple(float(x) for x in low), tuple(float(x) for x in high), shape)
+        name = "uint8" if np.dtype(dtype) == np.uint8 else "float32"
+        return cls(tuple(float(x) for x in low), tuple(float(x) for x in high), shape, name)
 
     @property
     def dtype(self):
-        return jnp.float32
+        return jnp.uint8 if self.dtype_name == "uint8" else jnp.float32
 
     @property
     def low_array(self) -> jax.Array:
@@ -73,7 +79,8 @@ class Box:
         )
 
     def describe(self) -> str:
-        return f"Box(shape={self.shape})"
+        kind = "" if self.dtype_name == "float32" else f", dtype={self.dtype_name}"
+        return f"Box(shape={self.shape}{kind})"
 
 
 Space = Discrete | Box

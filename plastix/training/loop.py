@@ -76,17 +76,25 @@ class Learner:
         self.num_envs = run.num_envs
         self.total_iterations = run.steps // run.num_envs
         c = agent.config
-        # Sampling needs n_step stored rows; updates start once both conditions hold.
-        self.update_start = max(c.learning_starts, c.n_step * run.num_envs)
-        self.capacity = max(
-            c.n_step, min(math.ceil(c.buffer_size / run.num_envs), self.total_iterations)
+        self.memory = replay.memory_for(
+            env.observation_space,
+            getattr(env, "frame_stack", None),
+            getattr(env, "max_episode_steps", None),
         )
+        # Sampling needs n_step stored rows (and a frame memory a few more); updates start once
+        # both conditions hold.
+        rows = c.n_step + self.memory.extra_rows
+        self.update_start = max(c.learning_starts, rows * run.num_envs)
+        self.capacity = max(
+            rows, min(math.ceil(c.buffer_size / run.num_envs), self.total_iterations)
+        )
+        self.obs_dtype = env.observation_space.dtype
         self.metric_names = self._metric_names()
 
     # INIT
     def example_transition(self) -> replay.Transition:
         space, e = self.env.observation_space, self.num_envs
-        obs = jnp.zeros((e,) + space.shape, jnp.float32)
+        obs = jnp.zeros((e,) + space.shape, self.obs_dtype)
         action = jnp.zeros((e,) + self.agent.action_space.shape, self.agent.action_space.dtype)
         flags = jnp.zeros((e,), bool)
         return replay.Transition(obs, action, jnp.zeros((e,), jnp.float32), obs, flags, flags)
@@ -98,9 +106,9 @@ class Learner:
             obs, env_state = jax.vmap(self.env.reset)(jax.random.split(env_key, self.num_envs))
         return LoopState(
             agent=self.agent.init(agent_key),
-            buffer=replay.init_buffer(self.example_transition(), self.capacity),
+            buffer=self.memory.init(self.example_transition(), self.capacity),
             env_state=env_state,
-            obs=jnp.asarray(obs, jnp.float32),
+            obs=jnp.asarray(obs, self.obs_dtype),
             episode_return=jnp.zeros((self.num_envs,), jnp.float32),
             episode_length=jnp.zeros((self.num_envs,), jnp.int32),
             env_steps=jnp.int32(0),
@@ -114,7 +122,7 @@ class Learner:
         state = jax.eval_shape(
             self.init,
             jax.random.key(0),
-            jnp.zeros((self.num_envs,) + self.env.observation_space.shape),
+            jnp.zeros((self.num_envs,) + self.env.observation_space.shape, self.obs_dtype),
         )
         batch = jax.eval_shape(self.sample, state.buffer, jax.random.key(0))
         _, metrics = jax.eval_shape(self.agent.update, state.agent, batch, jax.random.key(0))
@@ -136,7 +144,7 @@ class Learner:
     # LEARN
     def sample(self, buffer, key):
         c = self.agent.config
-        return replay.sample(buffer, key, c.batch_size, c.n_step, c.gamma)
+        return self.memory.sample(buffer, key, c.batch_size, c.n_step, c.gamma)
 
     def augmented(self, batch: replay.Batch, augment, key) -> replay.Batch:
         """DrQ's random shift of ``obs`` and ``next_obs`` (independently) when ``augment``."""
@@ -166,16 +174,21 @@ class Learner:
         return agent_state, sums
 
     def learn(self, state: LoopState, action, timestep: TimeStep, key: jax.Array):
-        """Store the transition, do the updates owed, track episodes. Pure; both loops use it."""
+        """Store the transition, do the updates owed, track episodes. Pure; both loops use it.
+
+        A lost life (``timestep.life_loss``) is stored as a termination; the episode goes on."""
+        terminated = timestep.terminated
+        if timestep.life_loss is not None:
+            terminated = jnp.logical_or(terminated, timestep.life_loss)
         transition = replay.Transition(
             obs=state.obs,
             action=action,
             reward=timestep.reward,
             next_obs=timestep.final_obs,
-            terminated=timestep.terminated,
+            terminated=terminated,
             truncated=timestep.truncated,
         )
-        buffer = replay.add(state.buffer, transition)
+        buffer = self.memory.add(state.buffer, transition, state.episode_length == 0)
         env_steps = state.env_steps + self.num_envs
         credit = state.update_credit + jnp.where(
             env_steps >= self.update_start, state.replay_ratio * self.num_envs, 0.0
@@ -190,7 +203,7 @@ class Learner:
         state = state.replace(
             agent=agent_state,
             buffer=buffer,
-            obs=jnp.asarray(timestep.obs, jnp.float32),
+            obs=jnp.asarray(timestep.obs, self.obs_dtype),
             episode_return=jnp.where(done, 0.0, episode_return),
             episode_length=jnp.where(done, 0, episode_length),
             env_steps=env_steps,

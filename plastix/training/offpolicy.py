@@ -15,9 +15,9 @@ from plastix._xla import available_memory
 from plastix.agents.base import AgentState
 from plastix.config import RunConfig
 from plastix.envs import (
-    GYMNASIUM_PREFIX,
     GymnasiumEnv,
     check_observations,
+    host_env,
     is_jittable,
     make_run_env,
     scenario_of,
@@ -38,6 +38,12 @@ def build(agent_cls, config, run: RunConfig, env, options: dict) -> OffPolicyPro
     jittable = is_jittable(probe)
     try:
         check_observations(probe)
+        pad = getattr(config, "augment_pad", 0)
+        if pad and len(probe.observation_space.shape) != 3:
+            raise ConfigError(
+                f"augment_pad ({pad}) shifts images (H, W, C); {probe.name}'s observations "
+                f"have shape {tuple(probe.observation_space.shape)}. Set augment_pad 0"
+            )
         agent = agent_cls(
             config,
             probe.observation_space,
@@ -53,7 +59,7 @@ def build(agent_cls, config, run: RunConfig, env, options: dict) -> OffPolicyPro
         probe,
         run,
         jittable,
-        augment_pad=options.get("augment_pad", 0),
+        augment_pad=options.get("augment_pad", getattr(config, "augment_pad", 0)),
         augment_at_start=options.get("augment_at_start", True),
     )
     check_sizes(agent, learner, run)
@@ -78,7 +84,7 @@ def check_sizes(agent, learner: Learner, run: RunConfig) -> None:
         )
     shape = (run.seeds, run.num_envs) + tuple(agent.observation_space.shape)
     keys = jnp.stack([jax.random.key(0)] * run.seeds)
-    state = jax.eval_shape(jax.vmap(learner.init), keys, jnp.zeros(shape, jnp.float32))
+    state = jax.eval_shape(jax.vmap(learner.init), keys, jnp.zeros(shape, learner.obs_dtype))
     need = sum(x.size * _itemsize(x.dtype) for x in jax.tree.leaves(state))
     free = available_memory()
     if free is not None and need > free:
@@ -108,7 +114,8 @@ class OffPolicyProgram(Program):
     def state_shapes(self, keys):
         """The shapes of ``init(keys)``'s state, without building anything."""
         shape = (len(keys), self.run.num_envs) + self.observation_shape
-        return jax.eval_shape(jax.vmap(self.learner.init), keys, jnp.zeros(shape, jnp.float32))
+        zeros = jnp.zeros(shape, self.learner.obs_dtype)
+        return jax.eval_shape(jax.vmap(self.learner.init), keys, zeros)
 
     # counters ----------------------------------------------------------------------------------
 
@@ -142,7 +149,7 @@ class OffPolicyProgram(Program):
     # diagnostics and interventions (one seed) ------------------------------------------------
 
     def inputs(self, state: LoopState, key, size: int) -> replay.Batch:
-        return replay.sample(state.buffer, key, size, 1, self.agent.config.gamma)
+        return self.learner.memory.sample(state.buffer, key, size, 1, self.agent.config.gamma)
 
     def activations(self, state: LoopState, key, size: int):
         return self.agent.activations(state.agent, self.inputs(state, key, size))
@@ -214,12 +221,7 @@ class HostProgram(OffPolicyProgram):
     """A host environment: Gymnasium steps on the host between compiled act and learn calls."""
 
     def _make(self, copies: int) -> GymnasiumEnv:
-        spec = self.env_spec
-        if isinstance(spec, str) and spec.startswith(GYMNASIUM_PREFIX):
-            spec = spec[len(GYMNASIUM_PREFIX) :]
-        if isinstance(spec, GymnasiumEnv):
-            raise ConfigError("pass a Gymnasium id or gymnasium.Env, not a built GymnasiumEnv")
-        return GymnasiumEnv(spec, num_envs=copies)
+        return host_env(self.env_spec, copies)
 
     def env_seeds(self, offset: int, per_seed: int) -> list[int]:
         # Seed s's environment copy i uses 1000 * s + i, so seed s alone reproduces it.
@@ -301,10 +303,14 @@ class HostProgram(OffPolicyProgram):
             return state, True
         # fresh episodes from here on (new seeds, so they are not the first ones again)
         run = self.run
+        # the episodes cut here end, for learning, as truncations at the last stored step
+        buffer = jax.vmap(self.learner.memory.cut)(state.buffer, state.obs)
         obs = self.env.reset(self.env_seeds(5_000_000, run.num_envs))
-        obs = jnp.asarray(obs.reshape((run.seeds, run.num_envs) + obs.shape[1:]), jnp.float32)
+        obs = jnp.asarray(obs.reshape((run.seeds, run.num_envs) + obs.shape[1:]), state.obs.dtype)
         zeros = jnp.zeros_like(state.episode_return)
-        state = state.replace(obs=obs, episode_return=zeros, episode_length=zeros.astype(jnp.int32))
+        state = state.replace(
+            obs=obs, buffer=buffer, episode_return=zeros, episode_length=zeros.astype(jnp.int32)
+        )
         return state, False
 
     def close(self) -> None:

@@ -34,6 +34,10 @@ ADDED = {
     ("plasticity.parseval", "diag_layers"): "0.4.0",
     ("run", "switch_every"): "0.4.0",
     ("run", "scenario_tasks"): "0.4.0",
+    ("agent_config", "adam_eps"): "0.5.0",
+    ("agent_config", "dueling"): "0.5.0",
+    ("agent_config", "exploration_steps"): "0.5.0",
+    ("agent_config", "augment_pad"): "0.5.0",
 }
 """fields added to a section after plastix 0.1.0, with the version that added them."""
 
