@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from plastix.replay import Batch, Transition, draw, window
+from plastix.replay import Batch, ReplayBuffer, Transition, draw, window
 
 
 @struct.dataclass
@@ -47,19 +47,8 @@ class FrameData:
     truncations: jax.Array  # [envs] truncations stored so far (next slot: count % slots)
 
 
-@struct.dataclass
-class FrameBuffer:
-    data: FrameData
-    position: jax.Array
-    size: jax.Array
-
-    @property
-    def capacity(self) -> int:
-        return self.data.reward.shape[0]
-
-    @property
-    def num_envs(self) -> int:
-        return self.data.reward.shape[1]
+# the ring of a frame memory is the plain buffer's, holding ``FrameData`` rows
+FrameBuffer = ReplayBuffer
 
 
 class FrameStacks:

@@ -49,7 +49,7 @@ class Batch:
 
 @struct.dataclass
 class ReplayBuffer:
-    data: Transition
+    data: Any  # Transition rows (or a frame memory's FrameData); ``reward`` is [capacity, envs]
     position: jax.Array  # next row to write
     size: jax.Array  # rows holding data (<= capacity)
 
