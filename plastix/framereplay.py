@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from plastix import replay
 from plastix.replay import Batch, ReplayBuffer, Transition, draw, window
 
 
@@ -179,3 +180,12 @@ class FrameStacks:
 
 def _expand(flags, like: Any):
     return flags.reshape(flags.shape + (1,) * (like.ndim - flags.ndim))
+
+
+def memory_for(observation_space, frame_stack: int | None, max_episode_steps: int | None):
+    """``FrameStacks`` for stacked ``uint8`` images (an environment with ``frame_stack``),
+    else ``Transitions``."""
+    shape = tuple(observation_space.shape)
+    if frame_stack and len(shape) == 3 and observation_space.dtype_name == "uint8":
+        return FrameStacks(frame_stack, shape[-1] // frame_stack, max_episode_steps)
+    return replay.Transitions()

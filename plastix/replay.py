@@ -170,14 +170,3 @@ class Transitions:
 
     def cut(self, buffer, obs):
         return cut(buffer, obs)
-
-
-def memory_for(observation_space, frame_stack: int | None, max_episode_steps: int | None):
-    """``FrameStacks`` for stacked ``uint8`` images (an environment with ``frame_stack``),
-    else ``Transitions``."""
-    shape = tuple(observation_space.shape)
-    if frame_stack and len(shape) == 3 and observation_space.dtype_name == "uint8":
-        from plastix.framereplay import FrameStacks
-
-        return FrameStacks(frame_stack, shape[-1] // frame_stack, max_episode_steps)
-    return Transitions()

@@ -13,7 +13,7 @@ MAX_LINES = 400
 LAYERS = [
     ("plastix._version", "plastix._xla", "plastix.errors", "plastix.keys", "plastix.console"),
     ("plastix.config", "plastix.envs", "plastix.runs", "plastix.rundir"),
-    ("plastix.nets", "plastix.optim", "plastix.replay"),
+    ("plastix.nets", "plastix.optim", "plastix.replay", "plastix.framereplay"),
     ("plastix.agents", "plastix.onpolicy", "plastix.es", "plastix.icrl", "plastix.analysis"),
     ("plastix.plasticity",),
     ("plastix.distributed",),

@@ -53,7 +53,10 @@ def test_agent_help_shows_every_option(capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["train", "trpo"], "unknown agent 'trpo'. Valid choices: dqn, es, ppo, reinforce, sac"),
+        (
+            ["train", "trpo"],
+            "unknown agent 'trpo'. Valid choices: dqn, drq-eps, es, ppo, reinforce, sac",
+        ),
         (["train", "dqn", "--env", "Nope-v0"], "Valid choices: Acrobot-v1"),
         (["train", "dqn", "--env", "Pendulum-v1"], "dqn needs a discrete action space"),
         (["train", "sac", "--env", "CartPole-v1"], "sac needs a continuous"),

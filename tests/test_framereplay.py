@@ -9,7 +9,7 @@ import pytest
 
 from plastix import replay
 from plastix.envs.spaces import Box
-from plastix.framereplay import FrameStacks
+from plastix.framereplay import FrameStacks, memory_for
 
 K, C, H = 3, 2, 2  # stack, channels per frame, frame side
 LIMIT = 7  # time limit: truncation after this many steps
@@ -135,7 +135,7 @@ def test_cut_turns_the_open_episode_into_a_truncation_with_its_true_next_frame()
 
 def test_memory_for_picks_frames_only_for_stacked_bytes():
     image = Box.from_bounds(0, 255, (4, 4, 6), np.uint8)
-    assert isinstance(replay.memory_for(image, 3, 10), FrameStacks)
-    assert isinstance(replay.memory_for(image, None, 10), replay.Transitions)
+    assert isinstance(memory_for(image, 3, 10), FrameStacks)
+    assert isinstance(memory_for(image, None, 10), replay.Transitions)
     floats = Box.from_bounds(0, 1, (4, 4, 6))
-    assert isinstance(replay.memory_for(floats, 3, 10), replay.Transitions)
+    assert isinstance(memory_for(floats, 3, 10), replay.Transitions)

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from plastix import replay
+from plastix import framereplay, replay
 from plastix.agents.base import Agent, AgentState
 from plastix.config import RunConfig
 from plastix.envs.base import TimeStep
@@ -76,7 +76,7 @@ class Learner:
         self.num_envs = run.num_envs
         self.total_iterations = run.steps // run.num_envs
         c = agent.config
-        self.memory = replay.memory_for(
+        self.memory = framereplay.memory_for(
             env.observation_space,
             getattr(env, "frame_stack", None),
             getattr(env, "max_episode_steps", None),
