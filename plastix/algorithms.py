@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from plastix.agents import DQN, SAC, DrQEps
+from plastix.agents import DQN, SAC, DrQEps, DrQV2
 from plastix.errors import unknown
 from plastix.es import OpenAIES
 from plastix.onpolicy import PPO, REINFORCE
@@ -83,6 +83,15 @@ ALGORITHMS: dict[str, Algorithm] = {
             _off_policy(SAC),
             offpolicy.OffPolicyProgram,
             "Soft Actor-Critic",
+            _sized_by_budget,
+        ),
+        Algorithm(
+            "drqv2",
+            "off-policy",
+            DrQV2.Config,
+            _off_policy(DrQV2),
+            offpolicy.OffPolicyProgram,
+            "DrQ-v2: DDPG with a shared, critic-trained encoder on pixels (Yarats et al. 2021)",
             _sized_by_budget,
         ),
         Algorithm(

@@ -142,6 +142,13 @@ class NetSpec:
     width a layer passes on)."""
     diag: bool = False
     """a learnable per-unit scale and offset after each dense hidden layer (``Diag``)."""
+    feature_dim: int = 0
+    """a ``trunk`` (dense to this many features, LayerNorm, tanh; DrQ-v2's) between the
+    encoder's output and the torso (0: none)."""
+
+    def without_encoder(self) -> NetSpec:
+        """This body after a shared encoder: no convolutions of its own."""
+        return dataclasses.replace(self, conv_channels=(), conv_kernel_sizes=(), conv_strides=())
 
 
 def check_network_fields(config) -> None:
@@ -184,23 +191,54 @@ INJECTED = "injected"
 INJECTED_FROZEN = "injected_frozen"
 
 
+class Trunk(nn.Module):
+    """DrQ-v2's trunk: dense to ``features``, LayerNorm, tanh (not recorded: the diagnostics'
+    FAU counts ReLU-like units)."""
+
+    features: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = nn.Dense(self.features, kernel_init=default_init(1.0), name="dense_0")(x)
+        return jnp.tanh(nn.LayerNorm(name="norm_0")(x))
+
+
+def _convolutions(spec: NetSpec, obs: jax.Array) -> jax.Array:
+    x = obs.astype(jnp.float32) / 255.0 if obs.dtype == jnp.uint8 else obs
+    if not spec.conv_channels:
+        return x
+    return ConvEncoder(
+        spec.conv_channels,
+        spec.conv_kernel_sizes,
+        spec.conv_strides,
+        spec.layer_norm,
+        spec.activation,
+        name="encoder",
+    )(x)
+
+
 def encode(spec: NetSpec, obs: jax.Array, extra: jax.Array | None = None) -> jax.Array:
     """``encoder`` (when the spec has convolutions), created in the caller's scope so its
-    parameter paths are ``encoder/...``; ``extra`` (an action) is appended to its output.
-    ``uint8`` observations (images stored as bytes) are scaled to [0, 1] first."""
-    x = obs.astype(jnp.float32) / 255.0 if obs.dtype == jnp.uint8 else obs
-    if spec.conv_channels:
-        x = ConvEncoder(
-            spec.conv_channels,
-            spec.conv_kernel_sizes,
-            spec.conv_strides,
-            spec.layer_norm,
-            spec.activation,
-            name="encoder",
-        )(x)
+    parameter paths are ``encoder/...``, then the ``trunk`` (when ``spec.feature_dim``);
+    ``extra`` (an action) is appended to the result. ``uint8`` observations (images stored as
+    bytes) are scaled to [0, 1] first."""
+    x = _convolutions(spec, obs)
+    if spec.feature_dim:
+        x = Trunk(spec.feature_dim, name="trunk")(x)
     if extra is not None:
         x = jnp.concatenate([x, extra], axis=-1)
     return x
+
+
+class Encoder(nn.Module):
+    """An image encoder on its own, the network ``encoder`` that an actor and a critic share
+    (DrQ-v2; pixel SAC): parameters ``encoder/conv_i``, flat features out."""
+
+    spec: NetSpec
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        return _convolutions(self.spec, obs)
 
 
 def _torso_and_head(spec: NetSpec, x, outputs: int, head_scale: float, record: bool):

@@ -47,6 +47,11 @@ AGENTS = {
         "--batch-size",
         "16",
     ],
+    "drqv2": [
+        *("--env", "dmc-pixels:cartpole-swingup,repeat=8,size=32", "--steps", "300"),
+        *("--learning-starts", "100", "--batch-size", "8", "--feature-dim", "8"),
+        *("--conv-channels", "4", "--conv-kernel-sizes", "3", "--conv-strides", "2"),
+    ],
     "ppo": [
         "--env",
         "CartPole-v1",

@@ -17,6 +17,11 @@ import plastix
             {"hidden_sizes": (16,), "batch_size": 8, "conv_channels": (4,), "conv_strides": (2,)},
         ),
         (
+            "drqv2",
+            "dmc-pixels:cartpole-swingup,repeat=8,size=32",
+            {"hidden_sizes": (16,), "batch_size": 8, "conv_channels": (4,), "conv_strides": (2,)},
+        ),
+        (
             "drq-eps",
             "atari:Pong",
             {"hidden_sizes": (16,), "batch_size": 8, "conv_channels": (4, 4), "n_step": 3},

@@ -6,7 +6,8 @@ are pure functions of an ``AgentState`` pytree, so the training loop can ``jit``
 
 - ``init(key) -> AgentState``
 - ``act(state, obs, key, env_step, deterministic) -> action`` for a batch of observations
-- ``update(state, batch, key) -> (state, metrics)`` one gradient update on a replay batch
+- ``update(state, batch, key, env_step) -> (state, metrics)`` one gradient update on a replay
+  batch, at environment step ``env_step`` (for schedules such as DrQ-v2's noise)
 
 ``AgentState`` holds every network under its name (``params["critic"]``, ``params["actor"]``),
 with the optimizer state and target parameters under the same names, so code outside the agent
@@ -158,7 +159,7 @@ class Agent:
     def act(self, state: AgentState, obs, key, env_step, deterministic: bool = False):
         raise NotImplementedError
 
-    def update(self, state: AgentState, batch: Batch, key: jax.Array):
+    def update(self, state: AgentState, batch: Batch, key: jax.Array, env_step=0):
         raise NotImplementedError
 
     def activations(self, state: AgentState, batch: Batch) -> dict[str, list[dict]]:

@@ -188,7 +188,7 @@ class DQN(Agent):
             losses = optax.huber_loss(q_taken, target, delta=c.huber_delta)
         return losses.mean(), {"q": q_taken.mean()}
 
-    def update(self, state: AgentState, batch, key):
+    def update(self, state: AgentState, batch, key, env_step=0):
         c = self.config
         (loss, aux), grads = jax.value_and_grad(self.loss, has_aux=True)(
             state.params["critic"], state.target_params["critic"], batch

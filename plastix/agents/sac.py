@@ -1,6 +1,11 @@
 """Soft Actor-Critic (Haarnoja et al. 2018, the automatic-temperature version): twin critics
 with a minimum over their targets, target critics tracked by an exponential moving average, a
-tanh-squashed Gaussian actor and a temperature tuned towards a target entropy."""
+tanh-squashed Gaussian actor and a temperature tuned towards a target entropy.
+
+On images the actor and the critics share one ``encoder`` network (DrQ, Kostrikov et al. 2020;
+DrQ-v2, Yarats et al. 2021): only the critic loss trains it, the actor sees its features
+detached, and each network has its own ``trunk`` (dense, LayerNorm, tanh) before its torso.
+The target critics value next observations through the online encoder, as in DrQ-v2."""
 
 from __future__ import annotations
 
@@ -10,10 +15,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from plastix.agents.base import Agent, AgentState, OffPolicyConfig, polyak
-from plastix.envs.spaces import Box
-from plastix.errors import ConfigError, require
-from plastix.nets import ACTIVATIONS, CriticEnsemble, GaussianActor, layer_outputs
+from plastix.agents.actor_critic import ActorCritic, critic_members
+from plastix.agents.base import AgentState, OffPolicyConfig, polyak
+from plastix.errors import require
+from plastix.nets import ACTIVATIONS, GaussianActor, layer_outputs
 
 
 @dataclass(frozen=True)
@@ -40,9 +45,12 @@ class SACConfig(OffPolicyConfig):
     """lower bound of the actor's log standard deviation."""
     log_std_max: float = 2.0
     """upper bound of the actor's log standard deviation."""
+    feature_dim: int = 50
+    """on images: features of each network's trunk after the shared encoder (0: no trunk)."""
 
     def __post_init__(self):
         super().__post_init__()
+        require(self.feature_dim >= 0, f"feature_dim must be >= 0, got {self.feature_dim}")
         require(0.0 < self.tau <= 1.0, f"tau must be in (0, 1], got {self.tau}")
         require(
             self.initial_temperature > 0,
@@ -63,68 +71,43 @@ def squash_log_prob(mean, log_std, noise):
     return jnp.tanh(u), jnp.sum(log_normal - correction, axis=-1)
 
 
-class SAC(Agent):
+class SAC(ActorCritic):
     name = "sac"
     Config = SACConfig
     networks = ("actor", "critic")
 
     def __init__(self, config: SACConfig, observation_space, action_space, total_steps, **kw):
         super().__init__(config, observation_space, action_space, total_steps, **kw)
-        self.action_dim = int(jnp.prod(jnp.asarray(action_space.shape)))
         self.actor = GaussianActor(
             self.action_dim, self.net_spec("actor"), config.log_std_min, config.log_std_max
         )
-        self.critic = CriticEnsemble(self.net_spec("critic"))
-        self.num_critics = 2
         # the temperature is a scalar, not a network: the cures' wraps leave it alone
         self.temperature_optimizer = config.optimizer()
         self.target_entropy = (
             -float(self.action_dim) if config.target_entropy is None else config.target_entropy
         )
-        self.low = action_space.low_array.reshape(-1)
-        self.high = action_space.high_array.reshape(-1)
-
-    @classmethod
-    def check_spaces(cls, observation_space, action_space) -> None:
-        super().check_spaces(observation_space, action_space)
-        if not isinstance(action_space, Box):
-            raise ConfigError(
-                f"sac needs a continuous (Box) action space, this environment's is "
-                f"{action_space.describe()} (discrete); use dqn"
-            )
-        if not action_space.bounded:
-            raise ConfigError("sac needs a bounded action space (finite low and high)")
 
     def init(self, key: jax.Array) -> AgentState:
-        actor_key, critic_key = jax.random.split(key)
+        actor_key, critic_key, encoder_key = jax.random.split(key, 3)
         obs = jnp.zeros(self.observation_space.shape, jnp.float32)
         action = jnp.zeros((self.action_dim,), jnp.float32)
-        params = {
-            "actor": self.actor.init(actor_key, obs)["params"],
-            "critic": self.critic.init(critic_key, obs, action)["params"],
+        params, features = self.init_encoder(encoder_key, obs)
+        params |= {
+            "actor": self.actor.init(actor_key, features)["params"],
+            "critic": self.critic.init(critic_key, features, action)["params"],
             "temperature": {"log_alpha": jnp.log(jnp.float32(self.config.initial_temperature))},
         }
+        opt_state = {n: self.optimizer.init(params[n]) for n in params if n != "temperature"}
+        opt_state["temperature"] = self.temperature_optimizer.init(params["temperature"])
         return AgentState(
             params=params,
             target_params={"critic": params["critic"]},
-            opt_state={
-                "actor": self.optimizer.init(params["actor"]),
-                "critic": self.optimizer.init(params["critic"]),
-                "temperature": self.temperature_optimizer.init(params["temperature"]),
-            },
+            opt_state=opt_state,
             num_updates=jnp.int32(0),
         )
 
-    # Actions are stored and fed to the critics in [-1, 1]; only the environment sees its bounds.
-    def to_env(self, action):
-        scaled = self.low + 0.5 * (action + 1.0) * (self.high - self.low)
-        return scaled.reshape(action.shape[:-1] + self.action_space.shape)
-
-    def from_env(self, action):
-        action = action.reshape(action.shape[: action.ndim - len(self.action_space.shape)] + (-1,))
-        return 2.0 * (action - self.low) / (self.high - self.low) - 1.0
-
     def act(self, state, obs, key, env_step, deterministic: bool = False):
+        obs = self.features(state.params, obs)
         mean, log_std = self.actor.apply({"params": state.params["actor"]}, obs)
         if deterministic:
             return self.to_env(jnp.tanh(mean))
@@ -136,22 +119,16 @@ class SAC(Agent):
         return squash_log_prob(mean, log_std, jax.random.normal(key, mean.shape))
 
     def activations(self, state, batch):
+        out, features = self.encoder_activations(state.params, batch.obs)
         _, actor = self.actor.apply(
-            {"params": state.params["actor"]}, batch.obs, mutable=[ACTIVATIONS]
+            {"params": state.params["actor"]}, features, mutable=[ACTIVATIONS]
         )
-        _, critic = self.critic.apply(
-            {"params": state.params["critic"]},
-            batch.obs,
-            self.from_env(batch.action),
-            mutable=[ACTIVATIONS],
-        )
-        critic_layers = layer_outputs(critic[ACTIVATIONS])  # leading axis: the twin critics
-        members = [
-            {path: h[i] for path, h in critic_layers.items()} for i in range(self.num_critics)
-        ]
-        return {"actor": [layer_outputs(actor[ACTIVATIONS])], "critic": members}
+        return out | {
+            "actor": [layer_outputs(actor[ACTIVATIONS])],
+            "critic": critic_members(self, state.params["critic"], features, batch.action),
+        }
 
-    def update(self, state: AgentState, batch, key):
+    def update(self, state: AgentState, batch, key, env_step=0):
         c = self.config
         next_key, actor_key = jax.random.split(key)
         params = state.params
@@ -159,29 +136,27 @@ class SAC(Agent):
         action = self.from_env(batch.action)
 
         # CRITIC: soft Bellman target with the minimum of the twin target critics.
-        next_action, next_log_prob = self.sample_action(params["actor"], batch.next_obs, next_key)
+        next_features = jax.lax.stop_gradient(self.features(params, batch.next_obs))
+        next_action, next_log_prob = self.sample_action(params["actor"], next_features, next_key)
         next_q = self.critic.apply(
-            {"params": state.target_params["critic"]}, batch.next_obs, next_action
+            {"params": state.target_params["critic"]}, next_features, next_action
         ).min(axis=0)
         target = batch.reward + batch.discount * (next_q - alpha * next_log_prob)
         target = jax.lax.stop_gradient(target)
 
-        def critic_loss(critic_params):
-            q = self.critic.apply({"params": critic_params}, batch.obs, action)
-            return jnp.square(q - target[None]).sum(axis=0).mean() * 0.5, q.mean()
+        def critic_loss(trained):
+            features = self.features(trained, batch.obs)
+            q = self.critic.apply({"params": trained["critic"]}, features, action)
+            return jnp.square(q - target[None]).sum(axis=0).mean() * 0.5, (q.mean(), features)
 
-        (q_loss, q_mean), critic_grads = jax.value_and_grad(critic_loss, has_aux=True)(
-            params["critic"]
-        )
-        critic_updates, critic_opt = self.optimizer.update(
-            critic_grads, state.opt_state["critic"], params["critic"]
-        )
-        critic_params = optax.apply_updates(params["critic"], critic_updates)
+        new, opt, q_loss, (q_mean, features), critic_grads = self.critic_step(state, critic_loss)
+        critic_params = new["critic"]
+        features = jax.lax.stop_gradient(features)  # the actor never trains the encoder
 
         # ACTOR: maximise min Q - α log π under the updated critics.
         def actor_loss(actor_params):
-            new_action, log_prob = self.sample_action(actor_params, batch.obs, actor_key)
-            q = self.critic.apply({"params": critic_params}, batch.obs, new_action).min(axis=0)
+            new_action, log_prob = self.sample_action(actor_params, features, actor_key)
+            q = self.critic.apply({"params": critic_params}, features, new_action).min(axis=0)
             return (alpha * log_prob - q).mean(), log_prob
 
         (pi_loss, log_prob), actor_grads = jax.value_and_grad(actor_loss, has_aux=True)(
@@ -209,9 +184,9 @@ class SAC(Agent):
             temperature = params["temperature"]
 
         state = state.replace(
-            params={"actor": actor_params, "critic": critic_params, "temperature": temperature},
+            params=new | {"actor": actor_params, "temperature": temperature},
             target_params={"critic": polyak(state.target_params["critic"], critic_params, c.tau)},
-            opt_state={"actor": actor_opt, "critic": critic_opt, "temperature": temperature_opt},
+            opt_state=opt | {"actor": actor_opt, "temperature": temperature_opt},
             num_updates=state.num_updates + 1,
         )
         metrics = {

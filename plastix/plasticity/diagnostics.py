@@ -1,7 +1,9 @@
 """Diagnostics logged while an agent trains: per network, on a batch of the inputs it sees.
 
 Every ``every`` environment steps, for every network of the agent (``critic``, ``actor``; and
-for a network with convolutions also its ``encoder`` alone, as ``critic/encoder/...``), the run
+for a network with convolutions also its ``encoder`` alone, as ``critic/encoder/...``; an
+encoder that an actor and a critic share is a network of its own, ``encoder/...``, so
+``critic/fau`` is then the critic's MLP layers alone, as Ma et al. 2024 measure it), the run
 store gets ``<network>/<metric>`` per seed:
 
 | metric | meaning |
@@ -98,7 +100,7 @@ def measure(
         current, initial = params[network], initial_params[network]
         out[f"{network}/weight_norm"] = metrics.tree_norm(current)
         out[f"{network}/distance_from_init"] = metrics.distance(current, initial)
-        if encoders[0]:
+        if encoders[0] and len(encoders[0]) < len(members[0]):  # more than an encoder
             for name, value in layer_metrics(encoders, tau).items():
                 out[f"{network}/encoder/{name}"] = value
             out[f"{network}/encoder/weight_norm"] = metrics.tree_norm(current["encoder"])

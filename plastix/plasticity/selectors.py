@@ -23,7 +23,7 @@ import jax
 
 from plastix.errors import ConfigError
 
-LAYER_SCOPES = ("encoder", "torso")
+LAYER_SCOPES = ("encoder", "trunk", "torso")
 
 
 PER_UNIT = ("norm_", "diag_")

@@ -157,14 +157,17 @@ class Learner:
         )
         return jax.tree.map(lambda a, b: jnp.where(augment, a, b), shifted, batch)
 
-    def update_many(self, agent_state: AgentState, buffer, num_updates, key, augment=False):
-        """``num_updates`` (a traced integer) gradient updates; returns summed metrics."""
+    def update_many(
+        self, agent_state: AgentState, buffer, num_updates, key, augment=False, env_step=0
+    ):
+        """``num_updates`` (a traced integer) gradient updates at environment step
+        ``env_step`` (for the agents' schedules); returns summed metrics."""
 
         def body(_, carry):
             agent_state, sums, key = carry
             key, sample_key, augment_key, update_key = jax.random.split(key, 4)
             batch = self.augmented(self.sample(buffer, sample_key), augment, augment_key)
-            agent_state, metrics = self.agent.update(agent_state, batch, update_key)
+            agent_state, metrics = self.agent.update(agent_state, batch, update_key, env_step)
             sums = {name: sums[name] + metrics[name] for name in sums}
             return agent_state, sums, key
 
@@ -194,7 +197,9 @@ class Learner:
             env_steps >= self.update_start, state.replay_ratio * self.num_envs, 0.0
         )
         num_updates = jnp.floor(credit).astype(jnp.int32)
-        agent_state, sums = self.update_many(state.agent, buffer, num_updates, key, state.augment)
+        agent_state, sums = self.update_many(
+            state.agent, buffer, num_updates, key, state.augment, env_steps
+        )
 
         episode_return = state.episode_return + timestep.reward
         episode_length = state.episode_length + 1

@@ -167,7 +167,9 @@ class OffPolicyProgram(Program):
         return state.replace(agent=agent_state)
 
     def replay_updates(self, state: LoopState, updates: int, key) -> AgentState:
-        new, _ = self.learner.update_many(state.agent, state.buffer, updates, key, state.augment)
+        new, _ = self.learner.update_many(
+            state.agent, state.buffer, updates, key, state.augment, state.env_steps
+        )
         return new
 
     def replay_ratios(self, state: LoopState):

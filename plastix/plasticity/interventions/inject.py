@@ -63,10 +63,11 @@ def inject(agent, state, key: jax.Array, networks):
 
     branch = {n: paths(n, lambda top: top in (INJECTED, INJECTED_FROZEN)) for n in state.params}
     state = consistent(state, where(branch, fresh, state.params), branch)
-    # θ (torso, head) and θ2′ frozen; θ1′ and the encoder learn.
+    # θ (torso, head) and θ2′ frozen; θ1′ and the feature extractor φ (the encoder, and the
+    # trunk of a network behind a shared encoder) learn.
     trainable = {
         net: jax.tree_util.tree_map_with_path(
-            lambda path, _: path[0].key in (INJECTED, "encoder"), state.params[net]
+            lambda path, _: path[0].key in (INJECTED, "encoder", "trunk"), state.params[net]
         )
         for net in networks
     }
