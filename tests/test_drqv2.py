@@ -172,3 +172,42 @@ def test_the_drq_reset_keeps_the_encoder_and_injection_keeps_the_trunk_learning(
         for path, moved in changed(after.params[net], injected.params[net]).items():
             learns = path.startswith(("injected/", "trunk/"))
             assert moved == learns, (net, path)
+
+
+def test_the_papers_reset_recipes():
+    from plastix.errors import ConfigError
+    from plastix.plasticity.interventions.reset import ResetConfig
+
+    assert ResetConfig(recipe="primacy-sac") == ResetConfig(
+        every=200_000, layers="all", recipe="primacy-sac"
+    )
+    drq = ResetConfig(recipe="drq")
+    assert (drq.every, drq.unit, drq.layers) == (100_000, "steps", "all-but-encoder")
+    assert ResetConfig(recipe="spr", every=10_000).every == 10_000  # the interval scales
+    with pytest.raises(ConfigError, match="sets reset.layers"):
+        ResetConfig(recipe="drq", layers="critic")
+    with pytest.raises(ConfigError, match="primacy-sac, spr"):
+        ResetConfig(recipe="nope")
+    # the DrQ recipe on pixel SAC: everything but the shared encoder, the temperature too
+    params = make("sac").init(jax.random.key(0)).params
+    mask = select(params, drq.layers)
+    assert not any(jax.tree.leaves(mask["encoder"]))
+    assert all(jax.tree.leaves(mask["temperature"]) + jax.tree.leaves(mask["critic"]))
+    # the SPR recipe on a dueling network: the heads of both streams
+    from plastix.agents import DrQEps, DrQEpsConfig
+    from plastix.envs.spaces import Discrete
+
+    dueling = DrQEps(
+        DrQEpsConfig(
+            hidden_sizes=(8,), conv_channels=(4,), conv_kernel_sizes=(3,), conv_strides=(1,)
+        ),
+        PIXELS,
+        Discrete(3),
+        10,
+    )
+    critic = select(dueling.init(jax.random.key(0)).params, ResetConfig(recipe="spr").layers)
+    assert all(jax.tree.leaves(critic["critic"]["head"]))
+    assert all(jax.tree.leaves(critic["critic"]["value"]["head"]))
+    assert not any(jax.tree.leaves(critic["critic"]["torso"]))
+    assert not any(jax.tree.leaves(critic["critic"]["value"]["torso"]))
+    assert not any(jax.tree.leaves(critic["critic"]["encoder"]))

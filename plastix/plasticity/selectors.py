@@ -11,7 +11,9 @@ its ``torso/norm_i`` LayerNorm, if any) and ``head``. A selector is a comma-sepa
 | ``critic/head``, ``critic/torso/dense_1``, ``actor/encoder`` | a path prefix inside a network |
 | ``encoder`` | every network's encoder |
 | ``no-encoder`` | every layered network except its encoder (SAC's temperature excluded) |
-| ``last:K`` | the last K layers of every layered network (``last:1`` is every head) |
+| ``all-but-encoder`` | every parameter but the encoders' (SAC's temperature included) |
+| ``last:K`` | the last K layers of every layered network (``last:1`` is every head; a dueling
+  network's value stream counts with the layer it parallels) |
 | ``critic/last:K`` | the last K layers of one network |
 """
 
@@ -46,8 +48,11 @@ def layers_of(network_params: dict) -> list[str]:
 
 def _layer_of_path(path: str) -> str:
     """``torso/norm_1/scale`` (or ``diag_1``) -> ``torso/dense_1``, ``encoder/norm_0/bias`` ->
-    ``encoder/conv_0``; ``head/kernel`` -> ``head``."""
+    ``encoder/conv_0``; ``head/kernel`` -> ``head``; a dueling value stream's
+    ``value/head/bias`` -> ``head``."""
     parts = path.split("/")
+    if parts[0] == "value" and len(parts) > 1:
+        parts = parts[1:]
     if parts[0] == "head":
         return "head"
     if parts[0] in LAYER_SCOPES and len(parts) > 1:
@@ -69,7 +74,7 @@ def describe_choices(params: dict) -> str:
     layered = [n for n in networks if layers_of(params[n])]
     examples = [f"{n}/{layer}" for n in layered for layer in layers_of(params[n])]
     return (
-        f"all, encoder, no-encoder, last:K, {', '.join(networks)}, "
+        f"all, encoder, no-encoder, all-but-encoder, last:K, {', '.join(networks)}, "
         + ", ".join(f"{n}/last:K" for n in layered)
         + (", or a layer path such as " + ", ".join(examples[:6]) if examples else "")
     )
@@ -101,6 +106,8 @@ def _term_predicate(term: str, params: dict):
         return lambda net, path: path.startswith("encoder/")
     if term == "no-encoder":
         return lambda net, path: net in layered and not path.startswith("encoder/")
+    if term == "all-but-encoder":
+        return lambda net, path: not path.startswith("encoder/")
     if term.startswith("last:"):
         return last(term[len("last:") :], layered)
     if term in networks:

@@ -38,6 +38,8 @@ ADDED = {
     ("agent_config", "dueling"): "0.5.0",
     ("agent_config", "exploration_steps"): "0.5.0",
     ("agent_config", "augment_pad"): "0.5.0",
+    ("agent_config", "feature_dim"): "0.6.0",
+    ("plasticity.reset", "recipe"): "0.6.0",
 }
 """fields added to a section after plastix 0.1.0, with the version that added them."""
 
