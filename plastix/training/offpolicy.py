@@ -247,7 +247,18 @@ class HostProgram(OffPolicyProgram):
             return state, learner.explore(state, act_key), learn_key
 
         self._act = jax.jit(jax.vmap(act), donate_argnums=0)
-        self._learn = jax.jit(jax.vmap(learner.learn), donate_argnums=0)
+        self._learn = jax.jit(
+            jax.vmap(lambda s, a, t, k: learner.learn(s, a, t, k, inline=False)),
+            donate_argnums=0,
+        )
+
+        def update(agent, buffer, key, augment, env_step, active):
+            new, metrics, key = learner.update_step(agent, buffer, key, augment, env_step)
+            new = jax.tree.map(lambda a, b: jnp.where(active, a, b), new, agent)
+            metrics = {n: jnp.where(active, metrics[n], 0.0) for n in learner.metric_names}
+            return new, metrics, key
+
+        self._update = jax.jit(jax.vmap(update), donate_argnums=0)
         self._deterministic = jax.jit(
             jax.vmap(lambda a, o, k: learner.agent.act(a, o, k, run.steps, True))
         )
@@ -263,11 +274,19 @@ class HostProgram(OffPolicyProgram):
             flat = np.asarray(action).reshape((-1,) + np.shape(action)[2:])
             ts = self.env.step(flat)
             ts = jax.tree.map(lambda x: x.reshape(shape + x.shape[1:]), ts)
-            state, out, step_sums, num_updates = self._learn(state, action, ts, learn_key)
+            state, out, _, num_updates = self._learn(state, action, ts, learn_key)
             outputs.append(out)
-            counts += np.asarray(num_updates)
-            for name in sums:
-                sums[name] += np.asarray(step_sums[name])
+            owed = np.asarray(num_updates)
+            counts += owed
+            if owed.any():  # the updates, one call each (see Learner.learn)
+                agent, key = state.agent, learn_key
+                for i in range(int(owed.max())):
+                    agent, metrics, key = self._update(
+                        agent, state.buffer, key, state.augment, state.env_steps, i < owed
+                    )
+                    for name in sums:
+                        sums[name] += np.asarray(metrics[name])
+                state = state.replace(agent=agent)
         outputs = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs], axis=1), *outputs)
         return state, self.chunk_log(state, outputs, sums, counts, iteration * run.num_envs)
 
