@@ -81,6 +81,22 @@ class ActorCritic(Agent):
         )
         return {"encoder": [layer_outputs(sown[ACTIVATIONS])]}, features
 
+    def activations(self, state, batch):
+        """The encoder's (if any), the actor's and each twin critic's layer activations."""
+        out, features = self.encoder_activations(state.params, batch.obs)
+        _, actor = self.actor.apply(
+            {"params": state.params["actor"]}, features, mutable=[ACTIVATIONS]
+        )
+        _, critic = self.critic.apply(
+            {"params": state.params["critic"]},
+            features,
+            self.from_env(batch.action),
+            mutable=[ACTIVATIONS],
+        )
+        layers = layer_outputs(critic[ACTIVATIONS])  # leading axis: the twin critics
+        members = [{path: h[i] for path, h in layers.items()} for i in range(self.num_critics)]
+        return out | {"actor": [layer_outputs(actor[ACTIVATIONS])], "critic": members}
+
     def critic_step(self, state, loss):
         """One optimizer step of ``loss(trained) -> (value, aux)`` for the critic and, with
         images, the encoder. Returns ``(new params, new opt states, value, aux, grads)``."""
@@ -92,12 +108,3 @@ class ActorCritic(Agent):
             updates, opt[n] = self.optimizer.update(grads[n], state.opt_state[n], trained[n])
             params[n] = optax.apply_updates(trained[n], updates)
         return params, opt, value, aux, grads
-
-
-def critic_members(agent, critic_params, features, env_action) -> list[dict]:
-    """The twin critics' layer activations, one ``{path: array}`` per member."""
-    _, sown = agent.critic.apply(
-        {"params": critic_params}, features, agent.from_env(env_action), mutable=[ACTIVATIONS]
-    )
-    layers = layer_outputs(sown[ACTIVATIONS])  # leading axis: the twin critics
-    return [{path: h[i] for path, h in layers.items()} for i in range(agent.num_critics)]

@@ -25,10 +25,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from plastix.agents.actor_critic import ActorCritic, critic_members
+from plastix.agents.actor_critic import ActorCritic
 from plastix.agents.base import AgentState, OffPolicyConfig, polyak
 from plastix.errors import require
-from plastix.nets import ACTIVATIONS, NetSpec, after_encoder, encode, layer_outputs
+from plastix.nets import NetSpec, after_encoder, encode
 
 
 @dataclass(frozen=True)
@@ -140,17 +140,7 @@ class DrQV2(ActorCritic):
         mean = self.actor.apply({"params": state.params["actor"]}, self.features(state.params, obs))
         if deterministic:
             return self.to_env(mean)
-        return self.to_env(jnp.clip(self.noisy(mean, self.stddev(env_step), key, None), -1, 1))
-
-    def activations(self, state, batch):
-        out, features = self.encoder_activations(state.params, batch.obs)
-        _, actor = self.actor.apply(
-            {"params": state.params["actor"]}, features, mutable=[ACTIVATIONS]
-        )
-        return out | {
-            "actor": [layer_outputs(actor[ACTIVATIONS])],
-            "critic": critic_members(self, state.params["critic"], features, batch.action),
-        }
+        return self.to_env(self.noisy(mean, self.stddev(env_step), key, None))
 
     def update(self, state: AgentState, batch, key, env_step=0):
         c = self.config

@@ -15,10 +15,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from plastix.agents.actor_critic import ActorCritic, critic_members
+from plastix.agents.actor_critic import ActorCritic
 from plastix.agents.base import AgentState, OffPolicyConfig, polyak
 from plastix.errors import require
-from plastix.nets import ACTIVATIONS, GaussianActor, layer_outputs
+from plastix.nets import GaussianActor
 
 
 @dataclass(frozen=True)
@@ -117,16 +117,6 @@ class SAC(ActorCritic):
     def sample_action(self, actor_params, obs, key):
         mean, log_std = self.actor.apply({"params": actor_params}, obs)
         return squash_log_prob(mean, log_std, jax.random.normal(key, mean.shape))
-
-    def activations(self, state, batch):
-        out, features = self.encoder_activations(state.params, batch.obs)
-        _, actor = self.actor.apply(
-            {"params": state.params["actor"]}, features, mutable=[ACTIVATIONS]
-        )
-        return out | {
-            "actor": [layer_outputs(actor[ACTIVATIONS])],
-            "critic": critic_members(self, state.params["critic"], features, batch.action),
-        }
 
     def update(self, state: AgentState, batch, key, env_step=0):
         c = self.config
