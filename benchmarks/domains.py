@@ -12,9 +12,15 @@ the pixel agents, and the peak memory of one seed.
   step, store, episode bookkeeping — the median rate of its logged chunks after the first.
 - **updates/s**: one jitted update of each agent at its paper's batch size on random data,
   compile apart; the CPU rate is what bounds a pixel run here.
-- **peak memory**: the maximum resident set of a subprocess that builds one seed's program
+- **peak memory**: the peak resident set (VmHWM) of a subprocess that builds one seed's program
   for a 100k-step run (a 100k-transition buffer) and takes 300 environment steps, the last
   few with updates at the agent's own batch size.
+- **SAC against Stable-Baselines3** (``--sb3-steps``, needs ``pip install stable-baselines3``):
+  both learn ``dmc:cartpole-swingup`` from the same ``DMCEnv`` with the same settings (256-256
+  ReLU networks, Adam 3e-4, batch 256, τ 0.005, γ 0.99, one update per step, a learned
+  temperature from 1 aiming at −|A|), one seed; steps/s of the learning phase only (after
+  ``learning_starts``, plastix's compile excluded), both on the one core plastix pins a
+  CPU-only process to.
 """
 
 from __future__ import annotations
@@ -88,13 +94,15 @@ def adapter(env_id: str):
 
     env = host_env(env_id, 1)
     space = env.action_space
+    if not hasattr(space, "n"):  # the bounds as NumPy arrays once (not JAX arrays per step)
+        low, high = np.asarray(space.low_array), np.asarray(space.high_array)
 
     def step(rng):
         if hasattr(space, "n"):
             action = rng.integers(space.n, size=(1,))
         else:
-            action = rng.uniform(space.low_array, space.high_array, (1, *space.shape))
-        env.step(np.asarray(action))
+            action = rng.uniform(low, high, (1, *space.shape))
+        env.step(action)
 
     return lambda: env.reset([0]), step
 
@@ -157,8 +165,71 @@ def update_rate(agent: str, env_id: str, updates: int) -> tuple[float, float, in
     return updates / (time.perf_counter() - start), compile_s, params
 
 
+def learning_rate_sb3(steps: int, learning_starts: int) -> float:
+    """Steps/s of Stable-Baselines3 SAC after ``learning_starts``, with as many torch threads
+    as the cores this process may use (importing plastix pins it to one core on a CPU-only
+    machine, and torch's default two threads on one core run about 60 times slower)."""
+    import os
+
+    import torch
+    from stable_baselines3 import SAC
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    from plastix.envs.dmc import DMCEnv
+
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    clock = {}
+
+    class Clock(BaseCallback):
+        def _on_step(self) -> bool:
+            if self.num_timesteps in (learning_starts + 100, steps):
+                clock[self.num_timesteps] = time.perf_counter()
+            return True
+
+    model = SAC(
+        "MlpPolicy",
+        DMCEnv("dmc:cartpole-swingup"),
+        learning_rate=3e-4,
+        buffer_size=steps,
+        learning_starts=learning_starts,
+        batch_size=256,
+        tau=0.005,
+        gamma=0.99,
+        train_freq=1,
+        gradient_steps=1,
+        policy_kwargs=dict(net_arch=[256, 256]),
+        seed=0,
+        device="cpu",
+    )
+    model.learn(total_timesteps=steps, callback=Clock())
+    return (steps - learning_starts - 100) / (clock[steps] - clock[learning_starts + 100])
+
+
+def learning_rate_plastix(steps: int, learning_starts: int) -> float:
+    """Steps/s of plastix's SAC after ``learning_starts``: the median rate of the logged
+    chunks after the first one that learns (which compiles the update)."""
+    import plastix
+
+    log_every = (steps - learning_starts) // 8
+    result = plastix.train(
+        "sac",
+        "dmc:cartpole-swingup",
+        steps=steps,
+        learning_starts=learning_starts,
+        learning_rate=3e-4,
+        eval_every=steps,
+        eval_episodes=1,
+        log_every=log_every,
+        buffer_size=steps,
+        progress=False,
+    )
+    rates = result.metrics.query("metric == 'steps_per_second'").sort_values("step")
+    after = rates[rates.step > learning_starts + log_every]["value"]
+    return float(np.median(after.to_numpy()))
+
+
 PEAK = """
-import resource, sys, plastix
+import sys, plastix
 from plastix import api
 agent, env = sys.argv[1], sys.argv[2]
 config = api.agent_config(agent, dict(buffer_size=100_000, learning_starts=296))
@@ -168,7 +239,10 @@ program = runner.program
 state = program.init(runner.keys)
 program.compile(state, {300})
 state, _ = program.advance(state, 300, 0)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+# VmHWM, this process's own peak: getrusage's ru_maxrss survives exec, so it would report
+# the benchmark's own (larger) peak when that was higher at the fork
+print(next(int(line.split()[1]) * 1024 for line in open("/proc/self/status")
+           if line.startswith("VmHWM")))
 """
 
 
@@ -183,6 +257,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--updates", type=int, default=5)
+    parser.add_argument(
+        "--sb3-steps", type=int, default=0, help="SAC against Stable-Baselines3 (0: skip)"
+    )
     parser.add_argument("--json", help="also write the rows here")
     args = parser.parse_args()
     console = Console()
@@ -235,9 +312,21 @@ def main() -> None:
             f"{r['peak_gb']:.2f} GB",
         )
     console.print(table)
+    out = dict(domains=rows)
+    if args.sb3_steps:
+        starts = args.sb3_steps // 5
+        console.print("[bold]SAC on dmc:cartpole-swingup[/] against Stable-Baselines3")
+        ours = learning_rate_plastix(args.sb3_steps, starts)
+        theirs = learning_rate_sb3(args.sb3_steps, starts)
+        out["sac_vs_sb3"] = dict(plastix=ours, sb3=theirs, steps=args.sb3_steps)
+        table = Table(title=f"SAC learning steps/s, {args.sb3_steps} steps, 1 seed")
+        for column in ("plastix", "Stable-Baselines3", "plastix / SB3"):
+            table.add_column(column)
+        table.add_row(f"{ours:.1f}", f"{theirs:.1f}", f"{ours / theirs:.2f}")
+        console.print(table)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+            json.dump(out, f, indent=1)
 
 
 if __name__ == "__main__":
