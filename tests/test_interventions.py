@@ -118,7 +118,9 @@ def test_reset_all_equals_a_fresh_agent_with_the_same_key(trained_sac):
 
 def test_unknown_selector_names_the_choices(trained_sac):
     _, state = trained_sac
-    with pytest.raises(ConfigError, match="valid choices: all, encoder, no-encoder, all-but-encoder, last:K"):
+    with pytest.raises(
+        ConfigError, match="valid choices: all, encoder, no-encoder, all-but-encoder, last:K"
+    ):
         select(state.params, "critc")
 
 

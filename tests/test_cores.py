@@ -1,0 +1,78 @@
+"""The one-core pin of a CPU-only process (plastix/_xla.py): processes started side by side take
+different cores, a core is free again once its holder ends (even killed), and
+``PLASTIX_CPU_CORES=all`` leaves the affinity alone."""
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+CORES = [int(c) for c in os.environ.get("PLASTIX_TEST_CORES", "").split(",") if c]
+CHILD = """
+import os, sys
+os.sched_setaffinity(0, {cores})  # the whole machine, not the test worker's own core
+import plastix  # noqa: F401
+print(",".join(map(str, sorted(os.sched_getaffinity(0)))), flush=True)
+sys.stdin.read()  # holds its core until the test lets it go
+"""
+
+pytestmark = pytest.mark.skipif(
+    not hasattr(os, "sched_setaffinity") or len(CORES) < 2, reason="needs two cores to spread"
+)
+
+
+def start(tmp_path, **env):
+    environ = dict(os.environ, JAX_PLATFORMS="cpu", PLASTIX_CORE_LOCKS=str(tmp_path), **env)
+    environ.pop("PLASTIX_KEEP_XLA_FLAGS", None)
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD.format(cores=set(CORES))],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=environ,
+    )
+
+
+def cores_of(process) -> set[int]:
+    line = process.stdout.readline()
+    assert line, "the child ended before it printed its cores"
+    return {int(c) for c in line.split(",")}
+
+
+def finish(*processes):
+    for p in processes:
+        if p.poll() is None:
+            p.stdin.close()
+            p.wait(timeout=60)
+
+
+def test_runs_side_by_side_take_different_cores_and_free_them_when_they_end(tmp_path):
+    first, second = start(tmp_path), start(tmp_path)
+    try:
+        a, b = cores_of(first), cores_of(second)
+        assert len(a) == len(b) == 1 and a | b <= set(CORES)
+        assert a != b
+        if len(CORES) == 2:  # every core held: a third shares one of them
+            third = start(tmp_path)
+            assert cores_of(third) <= a | b
+            finish(third)
+        first.send_signal(signal.SIGKILL)  # a killed holder's core is free again
+        first.wait(timeout=60)
+        fourth = start(tmp_path)
+        assert cores_of(fourth) == a
+        finish(fourth)
+    finally:
+        for p in (first, second):
+            if p.poll() is None:
+                p.kill()
+        finish(first, second)
+
+
+def test_all_leaves_the_affinity_alone(tmp_path):
+    child = start(tmp_path, PLASTIX_CPU_CORES="all")
+    try:
+        assert cores_of(child) == set(CORES)
+    finally:
+        finish(child)
