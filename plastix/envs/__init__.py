@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 
 import gymnasium as gym
 import jax
@@ -61,15 +62,17 @@ def is_host_id(name) -> bool:
 
 
 def host_factory(name: str):
-    """``(name, factory)`` of a host environment id: ``factory()`` makes one ``gymnasium.Env``."""
+    """``(name, factory)`` of a host environment id: ``factory()`` makes one ``gymnasium.Env``.
+    The factory can be pickled (a ``partial``, not a closure), so the vector of environments can
+    be too, and a resumed run continues their episodes exactly."""
     if dmc.is_dmc(name):
         spec = dmc.parse(name)
-        return spec.name, lambda: dmc.DMCEnv(spec)
+        return spec.name, functools.partial(dmc.DMCEnv, spec)
     if atari.is_atari(name):
         game = atari.parse(name)
-        return f"{atari.PREFIX}{game}", lambda: atari.AtariEnv(game)
+        return f"{atari.PREFIX}{game}", functools.partial(atari.AtariEnv, game)
     gym_id = name[len(GYMNASIUM_PREFIX) :] if name.startswith(GYMNASIUM_PREFIX) else name
-    return gym_id, lambda: gym.make(gym_id)
+    return gym_id, functools.partial(gym.make, gym_id)
 
 
 def host_env(spec, num_envs: int) -> GymnasiumEnv:

@@ -132,6 +132,18 @@ class AtariEnv(gym.Env):
         self._frames = [frame] * FRAME_STACK if first else self._frames[1:] + [frame]
         return np.concatenate(self._frames, axis=-1)
 
+    def __getstate__(self):
+        # the emulator with its random generator: ale-py pickles the emulator without it, and a
+        # restored game then diverges from the original at its next step
+        state = self.__dict__.copy()
+        state["_emulator"] = self._env.unwrapped.clone_state(include_rng=True)
+        return state
+
+    def __setstate__(self, state):
+        emulator = state.pop("_emulator")
+        self.__dict__.update(state)
+        self._env.unwrapped.restore_state(emulator)
+
     def reset(self, *, seed: int | None = None, options=None):
         super().reset(seed=seed)
         frame, info = self._env.reset(seed=seed)
