@@ -52,6 +52,11 @@ AGENTS = {
         *("--learning-starts", "100", "--batch-size", "8", "--feature-dim", "8"),
         *("--conv-channels", "4", "--conv-kernel-sizes", "3", "--conv-strides", "2"),
     ],
+    "drq-eps": [
+        *("--env", "atari:Pong", "--steps", "300", "--learning-starts", "100"),
+        *("--batch-size", "8", "--n-step", "3", "--conv-channels", "4", "4"),
+        *("--conv-kernel-sizes", "8", "4", "--conv-strides", "4", "2"),
+    ],
     "ppo": [
         "--env",
         "CartPole-v1",
