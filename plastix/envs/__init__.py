@@ -9,7 +9,7 @@ import gymnasium as gym
 import jax
 import numpy as np
 
-from plastix.envs import atari, dmc
+from plastix.envs import atari, dmc, mjx
 from plastix.envs.base import HostEnv, JaxEnv, TimeStep
 from plastix.envs.continual import ContinualEnv, Scenario, make_scenario, pinned, scenario_of
 from plastix.envs.gymnasium_env import GymnasiumEnv, GymnaxAsGymnasium
@@ -91,6 +91,9 @@ def check_env_name(name: str) -> None:
     if dmc.is_dmc(name):
         dmc.parse(name)
         return
+    if mjx.is_mjx(name):
+        mjx.parse(name)
+        return
     if atari.is_atari(name):
         atari.parse(name)
         return
@@ -113,7 +116,8 @@ def check_env_name(name: str) -> None:
         raise EnvNotFoundError(
             f"unknown environment {name!r}.{hint} Valid choices: {', '.join(env_choices())}; "
             "DeepMind Control as dmc:DOMAIN-TASK or dmc-pixels:DOMAIN-TASK (e.g. "
-            "dmc:walker-walk), Atari 100k as atari:GAME (e.g. atari:Pong), "
+            "dmc:walker-walk), MuJoCo Playground's jittable DM Control as mjx:TASK (e.g. "
+            "mjx:CartpoleSwingup), Atari 100k as atari:GAME (e.g. atari:Pong), "
             f"or any Gymnasium id as '{GYMNASIUM_PREFIX}ID' "
             f"(e.g. {GYMNASIUM_PREFIX}LunarLander-v3)."
         )
@@ -126,12 +130,14 @@ def make_env(env, num_envs: int = 1) -> JaxEnv | HostEnv:
     ...) give a jittable ``GymnaxEnv``; ``gymnasium:ID`` gives a host-stepped ``GymnasiumEnv`` of
     ``num_envs`` copies, and so do ``dmc:DOMAIN-TASK``, ``dmc-pixels:DOMAIN-TASK``
     (``plastix.envs.dmc``), ``atari:GAME`` (``plastix.envs.atari``) and a ``gymnasium.Env``
-    instance.
+    instance; ``mjx:TASK`` gives a jittable MuJoCo Playground task (``plastix.envs.mjx``).
     """
     if isinstance(env, str):
         check_env_name(env)
         if is_host_id(env):
             return host_env(env, num_envs)
+        if mjx.is_mjx(env):
+            return mjx.MjxEnv(env)
         return GymnaxEnv(env)
     if isinstance(env, gym.Env):
         return GymnasiumEnv(env, num_envs=num_envs)

@@ -377,6 +377,8 @@ class Runner:
             write()
         except OSError as e:
             self.summary.setdefault("not_written", []).append(f"{what}: {e.strerror or e}")
+        except Exception as e:  # e.g. a state that cannot be serialised: the summary still says
+            self.summary.setdefault("not_written", []).append(f"{what}: {type(e).__name__}: {e}")
 
     def _compile_measure(self, state, keys) -> None:
         self.measure(state, keys, compile_only=True)
