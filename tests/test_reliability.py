@@ -209,6 +209,21 @@ def test_a_full_disk_ends_the_run_with_a_message_and_a_readable_folder(tmp_path,
         subprocess.run(["umount", str(disk)], check=False)
 
 
+def test_a_state_that_cannot_be_serialised_still_leaves_a_true_summary(tmp_path, monkeypatch):
+    from plastix.training.book import Writer
+
+    def refuse(*args, **kwargs):
+        raise TypeError("can not serialize 'Data' object")
+
+    monkeypatch.setattr(Writer, "checkpoint", refuse)
+    out = tmp_path / "run"
+    assert main(train_argv(out, 500)) == 0
+    summary = runs.load_summary(out)
+    assert summary["status"] == "completed" and runs.run_status(out) == "completed"
+    assert summary["not_written"] == ["checkpoint: TypeError: can not serialize 'Data' object"]
+    assert plastix.load_runs(out).query("metric == 'eval_return'").shape[0] > 0
+
+
 # readers ------------------------------------------------------------------------------------
 
 
