@@ -31,6 +31,15 @@ def test_help_lists_commands_and_agents(capsys):
         assert word in out
 
 
+def test_envs_lists_every_domain(capsys):
+    assert main(["envs"]) == 0
+    out = capsys.readouterr().out
+    for word in ("CartPole-v1", "gymnasium:ID", "atari:GAME", "Pong", "dmc:TASK"):
+        assert word in out
+    for word in ("cartpole-swingup", "walker-walk", "mjx:TASK", "CartpoleSwingup"):
+        assert word in out
+
+
 def test_agent_help_shows_every_option(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "dqn", "--help"])

@@ -101,6 +101,25 @@ def cmd_envs(argv: list[str]) -> int:
     for name in env_choices():
         print(f"  {name}")
     print("any Gymnasium id, stepped on the host: gymnasium:ID (e.g. gymnasium:LunarLander-v3)")
+    from plastix.envs import atari, dmc, mjx
+
+    print("Atari 100k games, stepped on the host: atari:GAME (every ALE game works)")
+    print("  " + " ".join(atari.ATARI_100K))
+    for what, prefix, listing in (
+        ("DeepMind Control, stepped on the host", "dmc:TASK and dmc-pixels:TASK", dmc.tasks),
+        (
+            "DeepMind Control on MJX (MuJoCo Playground), jittable",
+            "mjx:TASK",
+            lambda: list(mjx.registry().dm_control_suite.ALL_ENVS),
+        ),
+    ):
+        try:
+            names = listing()
+        except (ConfigError, ImportError) as e:
+            print(f"{what}: {prefix} — not installed ({e})")
+            continue
+        print(f"{what}: {prefix}")
+        print("  " + " ".join(names))
     return 0
 
 
