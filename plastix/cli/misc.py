@@ -107,11 +107,7 @@ def cmd_envs(argv: list[str]) -> int:
     print("  " + " ".join(atari.ATARI_100K))
     for what, prefix, listing in (
         ("DeepMind Control, stepped on the host", "dmc:TASK and dmc-pixels:TASK", dmc.tasks),
-        (
-            "DeepMind Control on MJX (MuJoCo Playground), jittable",
-            "mjx:TASK",
-            lambda: list(mjx.registry().dm_control_suite.ALL_ENVS),
-        ),
+        ("DeepMind Control on MJX (MuJoCo Playground), jittable", "mjx:TASK", mjx.tasks),
     ):
         try:
             names = listing()

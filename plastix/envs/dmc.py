@@ -110,7 +110,12 @@ def parse(name: str) -> DMCSpec:
             f"unknown DeepMind Control task {head!r}.{hint} Valid tasks: {', '.join(tasks())}"
         )
     spec = default_spec(domain, task, pixels)
-    valid = OPTIONS if pixels else ("repeat",)
+    return replace(spec, **int_options(name, options, OPTIONS if pixels else ("repeat",)))
+
+
+def int_options(name: str, options: list[str], valid: tuple[str, ...]) -> dict[str, int]:
+    """``key=value`` options of an environment id (the parts after its commas), each an
+    integer >= 1 (``camera`` >= 0); a ``ConfigError`` names a bad one and the valid keys."""
     changes = {}
     for option in options:
         key, _, value = option.partition("=")
@@ -125,7 +130,7 @@ def parse(name: str) -> DMCSpec:
             raise ConfigError(f"{name}: option {key} must be an integer, got {value!r}") from None
         if changes[key] < (0 if key == "camera" else 1):
             raise ConfigError(f"{name}: option {key} must be >= 1, got {value}")
-    return replace(spec, **changes)
+    return changes
 
 
 class DMCEnv(gym.Env):

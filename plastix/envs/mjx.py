@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from plastix.envs.base import TimeStep
+from plastix.envs.dmc import int_options
 from plastix.envs.spaces import Box
 from plastix.errors import ConfigError
 
@@ -57,26 +58,20 @@ class MjxSpec:
         return PREFIX + self.task + (f",repeat={self.repeat}" if self.repeat != 1 else "")
 
 
+def tasks() -> list[str]:
+    """Playground's DM Control Suite tasks."""
+    return list(registry().dm_control_suite.ALL_ENVS)
+
+
 def parse(name: str) -> MjxSpec:
     """``mjx:TASK[,repeat=N]`` checked against Playground's DM Control Suite."""
     task, *options = name[len(PREFIX) :].split(",")
-    tasks = list(registry().dm_control_suite.ALL_ENVS)
-    if task not in tasks:
-        close = difflib.get_close_matches(task, tasks, n=3)
+    choices = tasks()
+    if task not in choices:
+        close = difflib.get_close_matches(task, choices, n=3)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise ConfigError(f"unknown mjx task {task!r}.{hint} Valid choices: {', '.join(tasks)}")
-    repeat = 1
-    for option in options:
-        key, _, value = option.partition("=")
-        if key not in OPTIONS:
-            raise ConfigError(f"unknown mjx option {key!r}; valid options: {', '.join(OPTIONS)}")
-        try:
-            repeat = int(value)
-        except ValueError:
-            raise ConfigError(f"mjx option repeat must be an integer, got {value!r}") from None
-        if repeat < 1:
-            raise ConfigError(f"mjx option repeat must be >= 1, got {repeat}")
-    return MjxSpec(task, repeat)
+        raise ConfigError(f"unknown mjx task {task!r}.{hint} Valid choices: {', '.join(choices)}")
+    return MjxSpec(task, **int_options(name, options, OPTIONS))
 
 
 class MjxEnv:
