@@ -17,6 +17,7 @@ from plastix.agents.base import Agent
 from plastix.envs.spaces import Box
 from plastix.errors import ConfigError
 from plastix.nets import ACTIVATIONS, CriticEnsemble, Encoder, NetSpec, layer_outputs
+from plastix.plasticity import metrics
 
 
 class ActorCritic(Agent):
@@ -96,6 +97,16 @@ class ActorCritic(Agent):
         layers = layer_outputs(critic[ACTIVATIONS])  # leading axis: the twin critics
         members = [{path: h[i] for path, h in layers.items()} for i in range(self.num_critics)]
         return out | {"actor": [layer_outputs(actor[ACTIVATIONS])], "critic": members}
+
+    def critic_values(self, critic_params, features, action):
+        """``(Q of both critics, FAU of their layers on this batch)``: the FAU the Adaptive
+        Replay Ratio averages over the batches the critic trains on (Ma et al. 2024 count both
+        critics' hidden layers together, the trunk's tanh and the encoder apart)."""
+        q, sown = self.critic.apply(
+            {"params": critic_params}, features, action, mutable=[ACTIVATIONS]
+        )
+        layers = metrics.mlp_layers(layer_outputs(sown[ACTIVATIONS]))
+        return q, metrics.fraction_active_units(layers)
 
     def critic_step(self, state, loss):
         """One optimizer step of ``loss(trained) -> (value, aux)`` for the critic and, with

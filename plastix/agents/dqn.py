@@ -21,6 +21,7 @@ from plastix.agents.base import Agent, AgentState, OffPolicyConfig, polyak, tree
 from plastix.envs.spaces import Discrete
 from plastix.errors import ConfigError, require
 from plastix.nets import ACTIVATIONS, QNetwork, layer_outputs
+from plastix.plasticity import metrics
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,9 @@ class DQN(Agent):
 
     def loss(self, params, target_params, batch):
         c = self.config
-        q = self.network.apply({"params": params}, batch.obs)
+        q, sown = self.network.apply({"params": params}, batch.obs, mutable=[ACTIVATIONS])
+        # the FAU of the layers after the encoder on the batch it trains on (Ma et al. 2024)
+        fau = metrics.fraction_active_units(metrics.mlp_layers(layer_outputs(sown[ACTIVATIONS])))
         q_taken = jnp.take_along_axis(q, batch.action[:, None].astype(jnp.int32), axis=-1)[:, 0]
         next_q_target = self.network.apply({"params": target_params}, batch.next_obs)
         if c.double_dqn:
@@ -186,7 +189,7 @@ class DQN(Agent):
             losses = 0.5 * jnp.square(q_taken - target)
         else:
             losses = optax.huber_loss(q_taken, target, delta=c.huber_delta)
-        return losses.mean(), {"q": q_taken.mean()}
+        return losses.mean(), {"q": q_taken.mean(), "fau": fau}
 
     def update(self, state: AgentState, batch, key, env_step=0):
         c = self.config
@@ -209,8 +212,12 @@ class DQN(Agent):
             opt_state={"critic": opt_state},
             num_updates=num_updates,
         )
-        metrics = {"critic_loss": loss, "q_mean": aux["q"], "grad_norm": optax.tree.norm(grads)}
-        return state, metrics
+        return state, {
+            "critic_loss": loss,
+            "q_mean": aux["q"],
+            "critic_train_fau": aux["fau"],
+            "grad_norm": optax.tree.norm(grads),
+        }
 
 
 class DrQEps(DQN):

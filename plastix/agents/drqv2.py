@@ -160,10 +160,10 @@ class DrQV2(ActorCritic):
 
         def critic_loss(trained):
             features = self.features(trained, batch.obs)
-            q = self.critic.apply({"params": trained["critic"]}, features, action)
-            return jnp.square(q - target[None]).mean(axis=1).sum(), (q.mean(), features)
+            q, fau = self.critic_values(trained["critic"], features, action)
+            return jnp.square(q - target[None]).mean(axis=1).sum(), (q.mean(), features, fau)
 
-        new, opt, q_loss, (q_mean, features), grads = self.critic_step(state, critic_loss)
+        new, opt, q_loss, (q_mean, features, fau), grads = self.critic_step(state, critic_loss)
         features = jax.lax.stop_gradient(features)  # the actor never trains the encoder
 
         # ACTOR: maximise min Q of its noisy action under the updated critics.
@@ -189,6 +189,7 @@ class DrQV2(ActorCritic):
             "critic_loss": q_loss,
             "actor_loss": pi_loss,
             "q_mean": q_mean,
+            "critic_train_fau": fau,
             "stddev": stddev,
             "grad_norm": optax.tree.norm(grads),
         }

@@ -136,10 +136,13 @@ class SAC(ActorCritic):
 
         def critic_loss(trained):
             features = self.features(trained, batch.obs)
-            q = self.critic.apply({"params": trained["critic"]}, features, action)
-            return jnp.square(q - target[None]).sum(axis=0).mean() * 0.5, (q.mean(), features)
+            q, fau = self.critic_values(trained["critic"], features, action)
+            loss = jnp.square(q - target[None]).sum(axis=0).mean() * 0.5
+            return loss, (q.mean(), features, fau)
 
-        new, opt, q_loss, (q_mean, features), critic_grads = self.critic_step(state, critic_loss)
+        new, opt, q_loss, (q_mean, features, fau), critic_grads = self.critic_step(
+            state, critic_loss
+        )
         critic_params = new["critic"]
         features = jax.lax.stop_gradient(features)  # the actor never trains the encoder
 
@@ -183,6 +186,7 @@ class SAC(ActorCritic):
             "critic_loss": q_loss,
             "actor_loss": pi_loss,
             "q_mean": q_mean,
+            "critic_train_fau": fau,
             "temperature": alpha,
             "entropy": -log_prob.mean(),
             "grad_norm": optax.tree.norm(critic_grads),

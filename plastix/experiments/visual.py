@@ -196,10 +196,10 @@ def adaptive_replay_ratio_cells(scale: str):
     steps = 10_000 if small else 1_000_000
     options = dict(SMALL_NET) if small else {}
     low, high = (0.5, 4.0) if small else (0.5, 2.0)
-    check = steps // 10
+    check = 5 if small else 50  # episodes: 1,000 Pendulum steps at small scale
     cells = []
     for env in ("Pendulum-v1",) if small else ("Pendulum-v1", "MountainCarContinuous-v0"):
-        arr = ReplayScheduleConfig(kind="adaptive", low=low, high=high, check_every=check)
+        arr = ReplayScheduleConfig(kind="adaptive", low=low, high=high, check_episodes=check)
         cells += [
             Cell("arr", "sac", env, steps, low, options, PlasticityConfig(replay_schedule=arr)),
             Cell("fixed-low", "sac", env, steps, low, options),

@@ -3,7 +3,9 @@
 Every ``every`` environment steps, for every network of the agent (``critic``, ``actor``; and
 for a network with convolutions also its ``encoder`` alone, as ``critic/encoder/...``; an
 encoder that an actor and a critic share is a network of its own, ``encoder/...``, so
-``critic/fau`` is then the critic's MLP layers alone, as Ma et al. 2024 measure it), the run
+``critic/fau`` is then the critic's MLP layers alone, as Ma et al. 2024 measure it; a network
+with its encoder inside also gets ``<network>/mlp/fau``, the FAU of its layers after the
+encoder), the run
 store gets ``<network>/<metric>`` per seed:
 
 | metric | meaning |
@@ -103,6 +105,9 @@ def measure(
         if encoders[0] and len(encoders[0]) < len(members[0]):  # more than an encoder
             for name, value in layer_metrics(encoders, tau).items():
                 out[f"{network}/encoder/{name}"] = value
+            # the layers after the encoder apart (Ma et al.'s critic MLP FAU)
+            mlp = [metrics.fraction_active_units(metrics.mlp_layers(m)) for m in members]
+            out[f"{network}/mlp/fau"] = jnp.mean(jnp.stack(mlp))
             out[f"{network}/encoder/weight_norm"] = metrics.tree_norm(current["encoder"])
             out[f"{network}/encoder/distance_from_init"] = metrics.distance(
                 current["encoder"], initial["encoder"]

@@ -9,6 +9,7 @@ channels (each channel is one filter; its spatial positions are samples of that 
 - ``fraction_active_units`` (Ma et al. ICLR 2024, "FAU"): the share of (unit, sample) outputs
   that are > 0, over all hidden layers of a network. For convolutions every spatial position of
   every channel of every sample counts once.
+  ``mlp_layers`` picks a network's layers after its encoder (Ma et al.'s "critic MLP").
 - ``dormant_ratio`` (Sokar et al. 2023, ReDo): unit i of a layer has score
   ``s_i = E|h_i| / mean_j E|h_j|`` (expectation over the batch, and for convolutions also over
   space); it is τ-dormant if ``s_i <= τ``. The ratio is dormant units / all units, over layers.
@@ -37,6 +38,12 @@ def fraction_active_units(layers: dict[str, jax.Array]) -> jax.Array:
     active = sum(jnp.sum(h > 0) for h in layers.values())
     total = sum(h.size for h in layers.values())
     return active / total
+
+
+def mlp_layers(layers: dict[str, jax.Array]) -> dict[str, jax.Array]:
+    """The layers after the encoder (the torso and its branches): what Ma et al. 2024 call the
+    critic's MLP, whose FAU the Adaptive Replay Ratio reads."""
+    return {p: h for p, h in layers.items() if not p.startswith("encoder/")}
 
 
 def unit_scores(h: jax.Array) -> jax.Array:

@@ -90,6 +90,16 @@ class Scheduler:
         notes = [n for i in self.interventions if (n := i.note(moment))]
         return "; ".join(notes) or None
 
+    def observe(self, chunk) -> None:
+        for intervention in self.interventions:
+            intervention.observe(chunk)
+
+    def summary(self) -> dict:
+        out: dict = {}
+        for intervention in self.interventions:
+            out.update(intervention.summary())
+        return out
+
     def apply(self, state, moment: Moment, seed_keys: jax.Array):
         """Applies what is due; returns the new state and ``{metric: per-seed values}``."""
         logged: dict[str, np.ndarray] = {}

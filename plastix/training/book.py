@@ -78,9 +78,15 @@ class Book:
     def frame(self) -> pd.DataFrame:
         return self.log.frame()
 
-    def rows(self, step: int, values: dict) -> None:
+    def rows(self, step: int, values: dict, skip_nan: bool = False) -> None:
+        """One row per seed and metric (``skip_nan``: a NaN means no row for that seed)."""
         for name, per_seed in values.items():
-            self.log.add_seeds(self.seed_ids, step, name, per_seed)
+            if skip_nan:
+                for seed, value in zip(self.seed_ids, per_seed, strict=True):
+                    if not np.isnan(value):
+                        self.log.add(seed, step, name, value)
+            else:
+                self.log.add_seeds(self.seed_ids, step, name, per_seed)
 
     def chunk(self, chunk: ChunkLog, step: int, steps_per_second: float) -> None:
         """Episodes, speed, counters, then each seed's update metrics."""

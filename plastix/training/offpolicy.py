@@ -143,6 +143,7 @@ class OffPolicyProgram(Program):
             episodes=episodes,
             metrics=metrics,
             counted=counts > 0,
+            update_counts=counts.astype(np.int64),
             extra={"updates": self.updates(state)},
         )
 

@@ -40,6 +40,8 @@ class ChunkLog:
     """[seeds] update metrics averaged over the chunk's updates."""
     counted: np.ndarray | None = None
     """[seeds] whether the seed made updates in the chunk (its metrics are logged)."""
+    update_counts: np.ndarray | None = None
+    """[seeds] the gradient updates each seed made in the chunk (what ``metrics`` average)."""
     extra: dict[str, np.ndarray] = field(default_factory=dict)
     """[seeds] values logged as they are (``updates``, a backend's bookkeeping)."""
 

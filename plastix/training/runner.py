@@ -270,6 +270,7 @@ class Runner:
                 step = int(steps.min())
                 book.chunk(chunk, step, float(advanced.mean()) / max(elapsed, 1e-9))
                 book.check_finite(chunk, self.writer.run_dir)
+                self.scheduler.observe(chunk)
                 now = clock.now(pos["iteration"], steps)
                 moment = Moment(step, now, pos["before"], program.updates(state), clock.units)
                 last = clock.done(pos["iteration"], steps)
@@ -292,7 +293,7 @@ class Runner:
                     self.state, self.valid = state, True
                     if bar and note:
                         bar.update(task, description=label)
-                    book.rows(step, logged)
+                    book.rows(step, logged, skip_nan=True)
                 pos["before"] = now
                 if bar:
                     bar.update(
@@ -346,6 +347,7 @@ class Runner:
                 wall_seconds=wall_seconds,
                 **timings,
                 **program.summary(),
+                **self.scheduler.summary(),
             )
             train = max(timings["train_seconds"], 1e-9)
             summary["steps_per_second_per_seed"] = float(steps.sum()) / len(steps) / train

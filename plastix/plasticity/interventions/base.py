@@ -226,6 +226,14 @@ class Intervention:
         """The new agent state (named networks) of one seed."""
         raise NotImplementedError
 
+    def observe(self, chunk) -> None:
+        """Sees every chunk's log (``training.program.ChunkLog``) before the boundary's
+        ``apply``; what it gathers must be in ``state_dict``."""
+
+    def summary(self) -> dict:
+        """Entries for the run's ``summary.json`` (e.g. where each seed switched)."""
+        return {}
+
     def note(self, moment: Moment) -> str | None:
         """A note for the progress display while it acts (when that takes long)."""
         return None

@@ -2,12 +2,15 @@
 
 Always on for the programs that have a replay ratio (it logs ``replay_ratio`` per seed); its
 config picks the schedule (``plastix.plasticity.replay_ratio``): fixed, steps, or Ma et al.
-2024's Adaptive Replay Ratio, which reads the critic's fraction of active units from the
-run's diagnostics (the same measurement as ``critic/fau``, on its own key stream).
+2024's Adaptive Replay Ratio, which averages the critic's fraction of active units over the
+batches it trained on (the update metric ``critic_train_fau``) and checks it every
+``check_episodes`` episodes; it logs ``arr/critic_fau``, ``arr/fau_change`` and ``arr/switch``
+at each seed's checks and the summary holds every seed's switch step.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 from dataclasses import dataclass
 from typing import Literal
@@ -37,10 +40,13 @@ class ReplayScheduleConfig:
     """adaptive: the starting replay ratio."""
     high: float = 2.0
     """adaptive: the replay ratio once the critic's FAU has settled."""
-    check_every: int = 10_000
-    """adaptive: environment steps between FAU checks."""
+    check_episodes: int = 50
+    """adaptive: episodes (of each seed) between FAU checks (Ma et al.: 50)."""
     threshold: float = 0.001
-    """adaptive: switch once |FAU - FAU at the previous check| <= threshold."""
+    """adaptive: switch once |mean FAU - mean FAU at the previous check| <= threshold."""
+    window: Literal["since-check", "last-episode"] = "since-check"
+    """adaptive: the update batches a check averages the critic's FAU over: every one since
+    the previous check, or the last episode's (the reference code's accumulator)."""
 
     def __post_init__(self):
         check_types(self)
@@ -57,7 +63,10 @@ class ReplayScheduleConfig:
             )
         if self.kind == "adaptive":
             require(self.low > 0 and self.high > 0, "replay_schedule.low and high must be > 0")
-            require(self.check_every >= 1, "replay_schedule.check_every must be >= 1")
+            require(
+                self.check_episodes >= 1,
+                f"replay_schedule.check_episodes must be >= 1, got {self.check_episodes}",
+            )
             require(self.threshold >= 0, "replay_schedule.threshold must be >= 0")
 
 
@@ -82,12 +91,10 @@ class ReplaySchedule(Intervention):
 
     @classmethod
     def scaled(cls, config, scale):
-        changes = {"check_every": scale(config.check_every)}
-        if config.kind == "steps":
-            changes["at"] = tuple(scale(a) for a in config.at)
-        from dataclasses import replace
-
-        return replace(config, **changes)
+        # check_episodes counts episodes, whose length a budget does not change
+        if config.kind != "steps":
+            return config
+        return dataclasses.replace(config, at=tuple(scale(a) for a in config.at))
 
     def check(self):
         self.schedule = schedule_of(self.config, self.context.replay_ratio, self.context.options)
@@ -109,7 +116,19 @@ class ReplaySchedule(Intervention):
         new = self.schedule.update(moment.step, ratios.copy(), critic_fau)
         if not np.array_equal(new, ratios):
             state = self.target.with_replay_ratios(state, jnp.asarray(new, jnp.float32))
-        return state, {"replay_ratio": np.asarray(new, float)}
+        return state, {"replay_ratio": np.asarray(new, float), **self.schedule.take_logs()}
+
+    def observe(self, chunk) -> None:
+        seeds = self.context.seeds
+        episodes = np.bincount([e[0] for e in chunk.episodes], minlength=seeds)
+        updates = chunk.update_counts
+        if updates is None:
+            updates = np.zeros(seeds, np.int64)
+        self.schedule.observe(episodes, updates, chunk.metrics.get("critic_train_fau"))
+
+    def summary(self) -> dict:
+        steps = getattr(self.schedule, "switch_steps", None)
+        return {"replay_ratio_switch_steps": steps()} if steps else {}
 
     def state_dict(self) -> dict:
         return dict(super().state_dict(), schedule=pickle.dumps(self.schedule).hex())
