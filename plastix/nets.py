@@ -41,6 +41,20 @@ def layer_outputs(activations: Any) -> dict[str, jax.Array]:
     return flat
 
 
+def fraction_active_units(layers: dict[str, jax.Array]) -> jax.Array:
+    """FAU (Ma et al. 2024): the share of (unit, sample) outputs of ``layers`` that are > 0
+    (``plastix.plasticity.metrics`` documents the diagnostics built on it)."""
+    active = sum(jnp.sum(h > 0) for h in layers.values())
+    total = sum(h.size for h in layers.values())
+    return active / total
+
+
+def mlp_layers(layers: dict[str, jax.Array]) -> dict[str, jax.Array]:
+    """The layers after the encoder (the torso and its branches): what Ma et al. 2024 call the
+    critic's MLP, whose FAU the Adaptive Replay Ratio reads."""
+    return {p: h for p, h in layers.items() if not p.startswith("encoder/")}
+
+
 def default_init(scale: float = jnp.sqrt(2.0)):
     return nn.initializers.orthogonal(scale)
 

@@ -17,8 +17,11 @@ SMALL = dict(hidden_sizes=(32, 32), batch_size=32, learning_starts=50)
 class TableQ:
     """A mock Q-network: observation i -> the row i of the table in ``params``."""
 
-    def apply(self, variables, obs):
-        return variables["params"]["table"][obs.astype(jnp.int32)[:, 0]]
+    def apply(self, variables, obs, mutable=None):
+        q = variables["params"]["table"][obs.astype(jnp.int32)[:, 0]]
+        if mutable is None:
+            return q
+        return q, {"activations": {"torso": {"dense_0_out": (q,)}}}  # its one "layer"
 
 
 def mock_dqn(**config):

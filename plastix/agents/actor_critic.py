@@ -16,8 +16,15 @@ import optax
 from plastix.agents.base import Agent
 from plastix.envs.spaces import Box
 from plastix.errors import ConfigError
-from plastix.nets import ACTIVATIONS, CriticEnsemble, Encoder, NetSpec, layer_outputs
-from plastix.plasticity import metrics
+from plastix.nets import (
+    ACTIVATIONS,
+    CriticEnsemble,
+    Encoder,
+    NetSpec,
+    fraction_active_units,
+    layer_outputs,
+    mlp_layers,
+)
 
 
 class ActorCritic(Agent):
@@ -105,8 +112,8 @@ class ActorCritic(Agent):
         q, sown = self.critic.apply(
             {"params": critic_params}, features, action, mutable=[ACTIVATIONS]
         )
-        layers = metrics.mlp_layers(layer_outputs(sown[ACTIVATIONS]))
-        return q, metrics.fraction_active_units(layers)
+        layers = mlp_layers(layer_outputs(sown[ACTIVATIONS]))
+        return q, fraction_active_units(layers)
 
     def critic_step(self, state, loss):
         """One optimizer step of ``loss(trained) -> (value, aux)`` for the critic and, with

@@ -20,8 +20,13 @@ import optax
 from plastix.agents.base import Agent, AgentState, OffPolicyConfig, polyak, tree_where
 from plastix.envs.spaces import Discrete
 from plastix.errors import ConfigError, require
-from plastix.nets import ACTIVATIONS, QNetwork, layer_outputs
-from plastix.plasticity import metrics
+from plastix.nets import (
+    ACTIVATIONS,
+    QNetwork,
+    fraction_active_units,
+    layer_outputs,
+    mlp_layers,
+)
 
 
 @dataclass(frozen=True)
@@ -176,7 +181,7 @@ class DQN(Agent):
         c = self.config
         q, sown = self.network.apply({"params": params}, batch.obs, mutable=[ACTIVATIONS])
         # the FAU of the layers after the encoder on the batch it trains on (Ma et al. 2024)
-        fau = metrics.fraction_active_units(metrics.mlp_layers(layer_outputs(sown[ACTIVATIONS])))
+        fau = fraction_active_units(mlp_layers(layer_outputs(sown[ACTIVATIONS])))
         q_taken = jnp.take_along_axis(q, batch.action[:, None].astype(jnp.int32), axis=-1)[:, 0]
         next_q_target = self.network.apply({"params": target_params}, batch.next_obs)
         if c.double_dqn:

@@ -26,6 +26,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from plastix import nets
 from plastix.nets import layer_outputs  # noqa: F401  (where the activations come from)
 
 
@@ -34,16 +35,8 @@ def _unit_axes(h: jax.Array) -> tuple[int, ...]:
     return tuple(range(h.ndim - 1))
 
 
-def fraction_active_units(layers: dict[str, jax.Array]) -> jax.Array:
-    active = sum(jnp.sum(h > 0) for h in layers.values())
-    total = sum(h.size for h in layers.values())
-    return active / total
-
-
-def mlp_layers(layers: dict[str, jax.Array]) -> dict[str, jax.Array]:
-    """The layers after the encoder (the torso and its branches): what Ma et al. 2024 call the
-    critic's MLP, whose FAU the Adaptive Replay Ratio reads."""
-    return {p: h for p, h in layers.items() if not p.startswith("encoder/")}
+fraction_active_units = nets.fraction_active_units
+mlp_layers = nets.mlp_layers
 
 
 def unit_scores(h: jax.Array) -> jax.Array:
