@@ -7,18 +7,30 @@ import pytest
 from plastix import api
 from plastix.analysis import stats
 from plastix.cli import main
+from plastix.envs import check_env_name
 from plastix.experiments import EXPERIMENTS, get_experiment, run_experiment
 from plastix.experiments.base import tiny
 from plastix.experiments.results import Results, verdict_of
 
 
-@pytest.mark.parametrize("scale", ["small", "paper"])
+@pytest.mark.parametrize("scale", ["small", "medium", "paper"])
 @pytest.mark.parametrize("name", list(EXPERIMENTS))
-def test_every_cell_of_every_experiment_is_a_valid_configuration(name, scale):
+def test_every_cell_of_every_experiment_is_a_valid_configuration(name, scale, monkeypatch):
     # agent, environment, agent options and interventions are checked together, as a run
     # checks them before compiling (the program and its interventions are built; nothing is
-    # compiled or trained)
+    # compiled or trained). Paper budgets are sized for a GPU's memory (a 10⁶-frame pixel
+    # buffer is ~21 GB per seed): the check against this machine's free memory is left out.
+    if scale == "paper":
+        monkeypatch.setattr("plastix.training.offpolicy.available_memory", lambda: None)
+    built = set()
     for cell in get_experiment(name).cells(scale):
+        # one program per agent, domain and configuration (the 26 Atari games share one);
+        # every other environment id is checked by name
+        kind = (cell.agent, cell.env.split(":")[0], cell.group, cell.replay_ratio)
+        if kind in built:
+            check_env_name(cell.env)
+            continue
+        built.add(kind)
         for checked in (cell, tiny(cell)):
             config = api.agent_config(checked.agent, dict(checked.options))
             runner = api.prepare(
@@ -31,6 +43,24 @@ def test_every_cell_of_every_experiment_is_a_valid_configuration(name, scale):
             runner.program.close()
             # the test budget keeps every intervention inside the shortened run
             assert all(0 < i <= checked.steps for i in runner.scheduler.intervals()), checked
+
+
+def test_paper_scale_is_the_papers_protocol():
+    # a few of the values the protocols take from the papers and their code
+    rr = {(c.env, c.group): c for c in get_experiment("replay-ratio-resets").cells("paper")}
+    sac = rr[("dmc:quadruped-run", "rr32-reset")]
+    assert sac.agent == "sac" and sac.steps == 2_000_000 and sac.replay_ratio == 32
+    assert sac.plasticity.reset.recipe == "primacy-sac" and sac.plasticity.reset.every == 200_000
+    assert len({env for env, _ in rr}) == 10 + 26
+    arr = {c.group: c for c in get_experiment("adaptive-replay-ratio").cells("paper")}
+    schedule = arr["arr"].plasticity.replay_schedule
+    assert arr["arr"].agent == "drqv2" and arr["arr"].env.startswith("dmc-pixels:")
+    assert (schedule.low, schedule.high, schedule.check_episodes) == (0.5, 2.0, 50)
+    assert schedule.threshold == 0.001 and schedule.window == "last-episode"
+    assert get_experiment("adaptive-replay-ratio").default_seeds["paper"] == 5
+    for name, experiment in EXPERIMENTS.items():
+        assert experiment.default_seeds["small"] >= 10, name
+        assert {"medium", "paper"} <= set(experiment.protocols), name
 
 
 def check_report(experiment, path):
@@ -134,6 +164,6 @@ def test_bad_experiment_arguments_exit_2(capsys):
     assert main(["experiment", "heavy-primng"]) == 2
     assert "valid choices: heavy-priming, replay-ratio-resets" in capsys.readouterr().err
     assert main(["experiment", "heavy-priming", "--scale", "huge"]) == 2
-    assert "valid choices: small, paper" in capsys.readouterr().err
+    assert "valid choices: small, medium, paper" in capsys.readouterr().err
     assert main(["experiment", "heavy-priming", "--seeds", "1"]) == 2
     assert "at least 2 seeds" in capsys.readouterr().err

@@ -36,7 +36,7 @@ commands:
   report RUN... --out DIR [--metric eval_return] [--last N]
                           Markdown report: IQM / mean / median with bootstrap CIs,
                           probability of improvement, curves, diagnostics, bar charts
-  experiment NAME [--scale small|paper] [--seeds N] [--out DIR]
+  experiment NAME [--scale small|medium|paper] [--seeds N] [--out DIR]
                           run a named experiment and report its claims: {experiments}
   demo                    heavy priming and resets on CartPole, a few minutes on a CPU
   gradient-variance [--env ID] [--batch-sizes B ...] [--out DIR]

@@ -38,7 +38,7 @@ from plastix.plasticity.config import PlasticityConfig
 from plastix.plasticity.diagnostics import DiagnosticsConfig
 from plastix.plasticity.interventions import REGISTRY
 
-SCALES = ("small", "paper")
+SCALES = ("small", "medium", "paper")
 
 SMALL_NET = dict(hidden_sizes=(64, 64))
 """the networks of the small-scale cells on vector observations."""
@@ -103,9 +103,16 @@ class Experiment:
     cells: Callable[[str], list[Cell]]
     """scale -> cells."""
     claims: Callable[[Results], list[Claim]]
-    default_seeds: dict[str, int] = field(default_factory=lambda: {"small": 5, "paper": 10})
+    default_seeds: dict[str, int] = field(
+        default_factory=lambda: {"small": 10, "medium": 10, "paper": 10}
+    )
+    """seeds per configuration at each scale (paper: the paper's own count)."""
+    protocols: dict[str, str] = field(default_factory=dict)
+    """scale -> what that scale reproduces (the paper's figure or table) and every deviation."""
     metric: str = "eval_return"
     """the metric a cell's score is the mean of the last ``last`` values of."""
+    details: Callable[[dict[str, tuple[str, str]]], list[str]] | None = None
+    """{run directory: (env, group)} -> markdown lines for the report after the claims."""
     last: int = 1
 
 
@@ -229,6 +236,7 @@ def run_experiment(
             "",
             *[claim.line for claim in claims],
             "",
+            *(experiment.details(groups) if experiment.details else []),
             "Verdicts: P(X > Y) with a 95% stratified-bootstrap interval; supported if the "
             "interval lies above 0.5, contradicted if below, inconclusive if it holds 0.5. "
             f"A claim that X does not beat Y is supported only when the interval ends at or "
@@ -237,7 +245,7 @@ def run_experiment(
             "",
             "## Setup",
             "",
-            experiment.why,
+            experiment.protocols.get(scale, experiment.why) if scale != "small" else experiment.why,
             "",
             f"Made by `{command or f'plastix experiment {experiment.name} --scale {scale}'}` "
             f"({minutes:.1f} minutes for the cells run this time). Every cell is a run "

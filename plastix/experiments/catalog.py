@@ -7,6 +7,9 @@ and budgets it uses and why the effect can show there.
 
 from __future__ import annotations
 
+import dataclasses
+
+from plastix.experiments import paper
 from plastix.experiments.base import SMALL_NET, Cell, Experiment
 from plastix.experiments.continual import CONTINUAL
 from plastix.experiments.results import Results
@@ -26,7 +29,9 @@ from plastix.plasticity.config import (
 
 
 def heavy_priming_cells(scale: str, steps: int | None = None, prime_updates: int | None = None):
-    small = scale == "small"
+    if scale != "small":
+        return paper.heavy_priming(scale)
+    small = True
     steps = steps or (30_000 if small else 200_000)
     prime_updates = prime_updates or 100_000
     options = dict(SMALL_NET, learning_starts=100) if small else dict(learning_starts=100)
@@ -96,7 +101,9 @@ RR_ENVS = {"sac": ("Pendulum-v1", "MountainCarContinuous-v0"), "dqn": ("CartPole
 
 
 def replay_ratio_resets_cells(scale: str):
-    small = scale == "small"
+    if scale != "small":
+        return paper.replay_ratio_resets(scale)
+    small = True
     high = 8 if small else 32
     cells = []
     for agent, envs in RR_ENVS.items():
@@ -116,27 +123,33 @@ def replay_ratio_resets_cells(scale: str):
 
 
 def replay_ratio_resets_claims(r: Results):
-    high = next(g.split("-")[0] for g in ("rr8", "rr32") if r.envs(g))
-    hurts = r.compare(
-        "rr1", high, f"Without resets, replay ratio {high[2:]} is worse than 1.", r.envs(high)
+    """Per high ratio (8 at small scale; 32 on DMC and 4 on Atari at paper scale): resets help
+    there where, without them, it is worse than ratio 1."""
+    highs = sorted(
+        {g.split("-")[0] for g in r.groups() if g.startswith("rr") and g.split("-")[0] != "rr1"},
+        key=lambda g: float(g[2:]),
     )
-    return [
-        r.given(
-            hurts,
-            r.compare(
-                f"{high}-reset",
-                high,
-                f"At a high replay ratio ({high[2:]}), resets help.",
-                r.envs(high),
-            ),
-        ),
-        r.not_better(
-            "rr1-reset",
-            "rr1",
-            "At replay ratio 1, resets do not help.",
-            r.envs("rr1"),
-        ),
-    ]
+    claims = []
+    for high in highs:
+        envs = r.envs(high)
+        hurts = r.compare(
+            "rr1", high, f"Without resets, replay ratio {high[2:]} is worse than 1.", envs
+        )
+        claims.append(
+            r.given(
+                hurts,
+                r.compare(
+                    f"{high}-reset",
+                    high,
+                    f"At a high replay ratio ({high[2:]}), resets help.",
+                    envs,
+                ),
+            )
+        )
+    claims.append(
+        r.not_better("rr1-reset", "rr1", "At replay ratio 1, resets do not help.", r.envs("rr1"))
+    )
+    return claims
 
 
 REPLAY_RATIO_RESETS = Experiment(
@@ -155,8 +168,14 @@ REPLAY_RATIO_RESETS = Experiment(
 )
 
 
+def with_protocol(e: Experiment) -> Experiment:
+    """The experiment with its medium and paper protocols and the paper's seed count."""
+    seeds = dict(e.default_seeds, paper=paper.PAPER_SEEDS.get(e.name, 10))
+    return dataclasses.replace(e, protocols=paper.PROTOCOLS[e.name], default_seeds=seeds)
+
+
 EXPERIMENTS = {
-    e.name: e
+    e.name: with_protocol(e)
     for e in (
         HEAVY_PRIMING,
         REPLAY_RATIO_RESETS,

@@ -10,9 +10,8 @@ from plastix.plasticity.interventions import CBPConfig, L2InitConfig, NaPConfig
 
 
 def continual_cells(scale: str):
-    small = scale == "small"
-    if small:  # PPO on permuted CartPole: 10 tasks × 20,480 steps
-        every, tasks = 20_480, 10
+    if scale in ("small", "medium"):  # PPO on permuted CartPole: 10 (40) tasks × 20,480 steps
+        every, tasks = 20_480, 10 if scale == "small" else 40
         base = dict(agent="ppo", env="CartPole-v1", options=dict(SMALL_NET, anneal_lr=False))
         scenario = dict(scenario="permuted", switch_every=every)
         cbp = CBPConfig(every=16, maturity=1000)

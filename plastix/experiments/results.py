@@ -51,6 +51,9 @@ class Results:
     def envs(self, group: str | None = None) -> list[str]:
         return sorted({e for e, g in self._scores if group is None or g == group})
 
+    def groups(self) -> list[str]:
+        return sorted({g for _, g in self._scores})
+
     def scores(self, env: str, group: str) -> np.ndarray:
         return self._scores[(env, group)]
 

@@ -4,6 +4,10 @@ Ratio."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from plastix import runs
+from plastix.experiments import paper
 from plastix.experiments.base import MINATAR_SMALL, SMALL_NET, Cell, Experiment
 from plastix.experiments.results import Results
 from plastix.plasticity.config import (
@@ -31,6 +35,8 @@ def _minatar_base(scale: str):
 
 
 def augmentation_plasticity_cells(scale: str):
+    if scale != "small":
+        return paper.augmentation_plasticity(scale)
     steps, options, envs = _minatar_base(scale)
     cells = []
     for env in envs:
@@ -76,6 +82,8 @@ AUGMENTATION_PLASTICITY = Experiment(
 
 
 def injection_diagnosis_cells(scale: str):
+    if scale != "small":
+        return paper.injection_diagnosis(scale)
     steps = 21_000 if scale == "small" else 2_000_000
     options = dict(SMALL_NET) if scale == "small" else {}
     at = steps // 3
@@ -113,7 +121,7 @@ def injection_diagnosis_claims(r: Results):
         r.given(
             lost, r.not_better("inject-actor", "none", "Injecting it into the actor does not.")
         ),
-    ]
+    ][: 2 if r.envs("inject-actor") else 1]  # DQN (medium scale) has no actor
 
 
 INJECTION_DIAGNOSIS = Experiment(
@@ -132,6 +140,8 @@ INJECTION_DIAGNOSIS = Experiment(
 
 
 def augmentation_timing_cells(scale: str):
+    if scale != "small":
+        return paper.augmentation_timing(scale)
     steps, options, envs = _minatar_base(scale)
     third = steps // 3
     cells = []
@@ -192,6 +202,8 @@ AUGMENTATION_TIMING = Experiment(
 
 
 def adaptive_replay_ratio_cells(scale: str):
+    if scale != "small":
+        return paper.adaptive_replay_ratio(scale)
     small = scale == "small"
     steps = 10_000 if small else 1_000_000
     options = dict(SMALL_NET) if small else {}
@@ -240,6 +252,20 @@ def adaptive_replay_ratio_claims(r: Results):
     ]
 
 
+def adaptive_replay_ratio_details(groups: dict[str, tuple[str, str]]) -> list[str]:
+    """Where every seed of every ARR cell switched to the high ratio."""
+    lines = ["## Where ARR switched", "", "| environment | seed | switch step |", "|---|---|---|"]
+    for run_dir, (env, group) in groups.items():
+        if group != "arr":
+            continue
+        summary = runs.load_summary(Path(run_dir))
+        switches = summary.get("replay_ratio_switch_steps", [])
+        seeds = summary.get("seeds") or range(len(switches))
+        for seed, at in zip(seeds, switches, strict=False):
+            lines.append(f"| {env} | {seed} | {'did not switch' if at is None else f'{at:,}'} |")
+    return [*lines, ""]
+
+
 ADAPTIVE_REPLAY_RATIO = Experiment(
     name="adaptive-replay-ratio",
     title="Adaptive Replay Ratio (Ma et al. 2024)",
@@ -251,4 +277,5 @@ ADAPTIVE_REPLAY_RATIO = Experiment(
     ),
     cells=adaptive_replay_ratio_cells,
     claims=adaptive_replay_ratio_claims,
+    details=adaptive_replay_ratio_details,
 )

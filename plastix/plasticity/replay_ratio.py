@@ -82,8 +82,8 @@ class AdaptiveReplayRatio(ReplayRatioSchedule):
     ``window`` says which batches a check averages: ``since-check`` every batch since the
     previous check; ``last-episode`` those of the last episode before it (what the reference
     code's accumulator holds: it restarts one episode before each check). Checks fall on the
-    first chunk boundary after the seed's episode count reaches a multiple of
-    ``check_episodes``; ``switch_steps()`` says where each seed switched.
+    first chunk boundary (at least every ``poll_every`` steps) after the seed's episode count
+    reaches a multiple of ``check_episodes``; ``switch_steps()`` says where each seed switched.
     """
 
     def __init__(
@@ -93,8 +93,10 @@ class AdaptiveReplayRatio(ReplayRatioSchedule):
         check_episodes: int = 50,
         threshold: float = 0.001,
         window: str = "since-check",
+        poll_every: int = 1_000,
     ):
         super().__init__(low)
+        self.poll_every = int(poll_every)
         if window not in WINDOWS:
             raise ValueError(f"unknown window {window!r}; valid choices: {', '.join(WINDOWS)}")
         self.high, self.threshold, self.window = float(high), float(threshold), window
@@ -113,6 +115,9 @@ class AdaptiveReplayRatio(ReplayRatioSchedule):
 
     def max_ratio(self) -> float:
         return max(self.ratio, self.high)
+
+    def check_steps(self) -> list[int]:
+        return [self.poll_every]
 
     def observe(self, episodes, updates, critic_fau) -> None:
         episodes, updates = np.asarray(episodes, np.int64), np.asarray(updates, np.int64)
@@ -173,6 +178,11 @@ def make_schedule(config, fixed_ratio: float) -> ReplayRatioSchedule:
         return StepSchedule(fixed_ratio, config.at, config.values)
     if config.kind == "adaptive":
         return AdaptiveReplayRatio(
-            config.low, config.high, config.check_episodes, config.threshold, config.window
+            config.low,
+            config.high,
+            config.check_episodes,
+            config.threshold,
+            config.window,
+            config.poll_every,
         )
     return ReplayRatioSchedule(fixed_ratio)

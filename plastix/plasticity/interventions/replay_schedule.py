@@ -44,6 +44,9 @@ class ReplayScheduleConfig:
     """adaptive: episodes (of each seed) between FAU checks (Ma et al.: 50)."""
     threshold: float = 0.001
     """adaptive: switch once |mean FAU - mean FAU at the previous check| <= threshold."""
+    poll_every: int = 1_000
+    """adaptive: environment steps between looks at the episode counts (a check falls on the
+    first look after its episode)."""
     window: Literal["since-check", "last-episode"] = "since-check"
     """adaptive: the update batches a check averages the critic's FAU over: every one since
     the previous check, or the last episode's (the reference code's accumulator)."""
@@ -66,6 +69,10 @@ class ReplayScheduleConfig:
             require(
                 self.check_episodes >= 1,
                 f"replay_schedule.check_episodes must be >= 1, got {self.check_episodes}",
+            )
+            require(
+                self.poll_every >= 1,
+                f"replay_schedule.poll_every must be >= 1, got {self.poll_every}",
             )
             require(self.threshold >= 0, "replay_schedule.threshold must be >= 0")
 
@@ -92,6 +99,8 @@ class ReplaySchedule(Intervention):
     @classmethod
     def scaled(cls, config, scale):
         # check_episodes counts episodes, whose length a budget does not change
+        if config.kind == "adaptive":
+            return dataclasses.replace(config, poll_every=scale(config.poll_every))
         if config.kind != "steps":
             return config
         return dataclasses.replace(config, at=tuple(scale(a) for a in config.at))
