@@ -21,7 +21,8 @@ def cmd_experiment(argv: list[str]) -> int:
     if not argv or argv[0].startswith("-"):
         if argv and argv[0] in ("-h", "--help"):
             print(
-                "usage: plastix experiment NAME [--scale small|medium|paper] [--seeds N] [--out DIR]"
+                "usage: plastix experiment NAME [--scale small|medium|paper] [--seeds N] "
+                "[--out DIR]"
             )
             print(f"experiments: {', '.join(EXPERIMENTS)}")
             return 0
