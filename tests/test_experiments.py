@@ -153,6 +153,27 @@ def test_several_environments_are_not_pooled_in_the_evidence():
     assert "Pendulum-v1: -145.0 vs -305.0" in claim.evidence
 
 
+def test_pooled_iqm_of_normalised_scores_matches_a_hand_computed_value():
+    # Atari: (s - random) / (human - random); DMC: s / 1000
+    pong = [-20.7 + 0.5 * (14.6 + 20.7), -20.7, -20.7 + 0.25 * (14.6 + 20.7), -20.7 + (14.6 + 20.7)]
+    r = synthetic(
+        {
+            "A": {"atari:Pong": pong, "dmc:walker-walk": [100, 200, 300, 400]},
+            "B": {"atari:Pong": [-20.7] * 4, "dmc:walker-walk": [0, 0, 0, 0]},
+        }
+    )
+    pooled = r.pooled("A", ["atari:Pong", "dmc:walker-walk"])
+    np.testing.assert_allclose(pooled[:, 0], [0.5, 0.0, 0.25, 1.0], atol=1e-12)
+    # the 8 normalised scores sorted: 0, .1, .2, .25, .3, .4, .5, 1; IQM = mean of the middle 4
+    assert stats.iqm(pooled) == pytest.approx((0.2 + 0.25 + 0.3 + 0.4) / 4)
+    claim = r.compare("A", "B", "A beats B.", ["atari:Pong", "dmc:walker-walk"])
+    assert "pooled IQM of normalised scores (human-normalised, score/1000) A 0.28" in (
+        claim.evidence
+    )
+    # an environment without a normalisation is not pooled
+    assert r.pooled("A", ["atari:Pong", "MinAtar-Breakout"]) is None
+
+
 def test_median_is_rliable_s_median_of_per_task_means():
     # rliable.metrics.aggregate_median: np.median(np.mean(scores, axis=0)) over [runs, tasks]
     scores = np.array([[1.0, 10.0, 100.0], [3.0, 30.0, 300.0]])  # task means 2, 20, 200

@@ -66,3 +66,20 @@ def test_report_command_and_its_errors(two_configs, tmp_path, capsys):
     assert main(["report", str(two_configs), "--out", str(tmp_path / "s"), "--metric", "x"]) == 2
     assert "no 'x' values in these runs; logged metrics:" in capsys.readouterr().err
     assert main(["report", str(tmp_path / "nothing"), "--out", str(tmp_path / "t")]) == 2
+
+
+def test_several_environments_are_pooled_only_as_normalised_scores(tmp_path):
+    # seed s scores offset + s: CartPole 24 + 451 k is k of the way from random to reference
+    for env, offset in (("CartPole-v1", 24.0), ("dmc:walker-walk", 0.0)):
+        fake_run(tmp_path / "runs" / env / "a", env, offset, with_diagnostics=False)
+    names = {str(p): "a" for p in (tmp_path / "runs").glob("*/a")}
+    text = write_report(tmp_path / "runs", tmp_path / "out", names=names).read_text()
+    assert "## Pooled over 2 environments (normalised scores)" in text
+    pooled = np.concatenate([np.arange(4) / 451, np.arange(4) / 1000])
+    assert f"| a | 4 × 2 | {stats.iqm(pooled):.3f} [" in text
+    # MinAtar has no normalisation: nothing is pooled
+    fake_run(tmp_path / "more" / "MinAtar-Breakout" / "a", "MinAtar-Breakout", 0.0)
+    fake_run(tmp_path / "more" / "CartPole-v1" / "a", "CartPole-v1", 0.0)
+    names = {str(p): "a" for p in (tmp_path / "more").glob("*/a")}
+    text = write_report(tmp_path / "more", tmp_path / "out2", names=names).read_text()
+    assert "Pooled" not in text

@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from plastix import runs  # noqa: E402
-from plastix.analysis import stats  # noqa: E402
+from plastix.analysis import normalize, stats  # noqa: E402
 from plastix.analysis.plots import curves, labels  # noqa: E402
 
 REPORT_FILE = "report.md"
@@ -176,6 +176,41 @@ def _diagnostics_figure(table, env, names, order, path: Path) -> bool:
     return True
 
 
+def _pooled_lines(found: list[Comparison]) -> list[str]:
+    """Every configuration that ran on all of several environments, over the environments'
+    normalised scores as tasks (``analysis.normalize``); nothing when one has no
+    normalisation (raw returns of different tasks are never pooled)."""
+    envs = [c.env for c in found]
+    if len(envs) < 2 or normalize.normaliser(envs) is None:
+        return []
+    shared = [n for n in found[0].names if all(n in c.scores for c in found)]
+    if len(shared) < 1:
+        return []
+    pooled = {}
+    for name in shared:
+        columns = [normalize.normalise(c.env, c.scores[name]) for c in found]
+        n = min(len(col) for col in columns)
+        pooled[name] = np.stack([col[:n] for col in columns], axis=1)
+    ref = shared[0]
+    how = "; ".join(f"{e}: {normalize.describe(e)}" for e in envs)
+    lines = [
+        f"## Pooled over {len(envs)} environments (normalised scores)",
+        "",
+        f"Normalisation per environment — {how}.",
+        "",
+        f"| configuration | seeds × tasks | IQM | mean | median | P(X > {ref}) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, x in pooled.items():
+        poi = "—" if name == ref else stats.probability_of_improvement(x, pooled[ref]).format(2)
+        lines.append(
+            f"| {name} | {x.shape[0]} × {x.shape[1]} | {stats.interval(x).format(3)} | "
+            f"{stats.interval(x, 'mean').format(3)} | {stats.interval(x, 'median').format(3)} "
+            f"| {poi} |"
+        )
+    return [*lines, ""]
+
+
 def write_report(
     paths: str | Path | Iterable[str | Path],
     out: str | Path,
@@ -247,6 +282,7 @@ def write_report(
             table, comparison.env, names, comparison.names, out / f"diagnostics-{slug}.png"
         ):
             lines += [f"![diagnostics](diagnostics-{slug}.png)", ""]
+    lines += _pooled_lines(found)
     lines += ["## Runs", ""]
     for run in sorted(table.run.unique()):
         status = table.status[table.run == run].iloc[0]

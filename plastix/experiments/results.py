@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from plastix.analysis import stats
+from plastix.analysis import normalize, stats
 
 MARGIN = (0.3, 0.7)
 """P(X > Y) within which two configurations count as equivalent."""
@@ -91,7 +91,26 @@ class Results:
         )
         return (
             f"(P({better} > {worse}) = {poi.format(2)} over {len(envs)} environments; IQM "
-            f"{better} vs {worse} per environment: {per_env})"
+            f"{better} vs {worse} per environment: {per_env}{self._pooled(better, worse, envs)})"
+        )
+
+    def pooled(self, group: str, envs: Sequence[str]) -> np.ndarray | None:
+        """``[seeds, tasks]`` normalised scores over ``envs`` (None: one has no
+        normalisation, so they are not pooled)."""
+        norm = normalize.normaliser(envs)
+        if norm is None:
+            return None
+        matrix = self.matrix(group, envs)
+        return np.stack([norm(e, matrix[:, i]) for i, e in enumerate(envs)], axis=1)
+
+    def _pooled(self, better: str, worse: str, envs: Sequence[str]) -> str:
+        x, y = self.pooled(better, envs), self.pooled(worse, envs)
+        if x is None:
+            return ""
+        kinds = ", ".join(sorted({normalize.kind(e) for e in envs}))
+        return (
+            f"; pooled IQM of normalised scores ({kinds}) {better} "
+            f"{stats.interval(x).format(3)} vs {worse} {stats.interval(y).format(3)}"
         )
 
     def metric(self, env: str, group: str, metric: str) -> pd.DataFrame:
