@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 from plastix.algorithms import ALGORITHMS
-from plastix.cli import misc, probe, runs, train
+from plastix.cli import misc, probe, runs, sweep, train
 from plastix.console import fail
 
 USAGE = """\
@@ -38,6 +38,9 @@ commands:
                           probability of improvement, curves, diagnostics, bar charts
   experiment NAME [--scale small|medium|paper] [--seeds N] [--out DIR]
                           run a named experiment and report its claims: {experiments}
+                          [--backend local|ray] [--address ADDR] [--gpus-per-task F]
+  sweep AGENT --grid NAME=V1,V2 [NAME=...] --out DIR [train options] [--backend ray]
+                          the grid's cartesian product, one run directory per point
   demo                    heavy priming and resets on CartPole, a few minutes on a CPU
   gradient-variance [--env ID] [--batch-sizes B ...] [--out DIR]
                           variance of the REINFORCE gradient per baseline and batch size
@@ -61,6 +64,7 @@ COMMANDS = {
     "plot": runs.cmd_plot,
     "report": runs.cmd_report,
     "experiment": misc.cmd_experiment,
+    "sweep": sweep.cmd_sweep,
     "demo": misc.cmd_demo,
     "gradient-variance": misc.cmd_gradient_variance,
     "icrl": misc.cmd_icrl,

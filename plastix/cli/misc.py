@@ -17,6 +17,7 @@ from plastix.onpolicy.variance import VarianceConfig
 
 def cmd_experiment(argv: list[str]) -> int:
     from plastix.experiments import EXPERIMENTS, SCALES, get_experiment, run_experiment
+    from plastix.experiments.cluster import RayOptions
 
     if not argv or argv[0].startswith("-"):
         if argv and argv[0] in ("-h", "--help"):
@@ -36,14 +37,25 @@ def cmd_experiment(argv: list[str]) -> int:
     @dataclass(frozen=True)
     class ExperimentArgs:
         scale: str = "small"
-        """small: sized for a 2-core CPU; paper: the papers' budgets, for a GPU."""
+        """small: sized for a 2-core CPU; medium: a few CPU hours; paper: the papers'
+        protocols, for GPUs."""
         seeds: int | None = None
-        """seeds per configuration (default: 5 small, 10 paper)."""
+        """seeds per configuration (default: 10; at paper scale the paper's count)."""
         out: str | None = None
         """folder for the runs and the report (default experiments/NAME-SCALE); a folder
         holding finished cells resumes: they are not run again."""
         progress: bool = True
         """show progress bars."""
+        backend: str = "local"
+        """local: one cell after another here; ray: every cell a task on a Ray cluster."""
+        address: str | None = None
+        """ray: the cluster's address (``ray start --head`` prints it); unset: a local one."""
+        cpus_per_task: float = 1.0
+        """ray: CPUs each cell's task reserves."""
+        gpus_per_task: float = 0.0
+        """ray: GPUs (or a fraction of one) each cell's task reserves."""
+        max_retries: int = 3
+        """ray: times a task whose worker died is run again."""
 
     args = tyro.cli(
         ExperimentArgs,
@@ -61,6 +73,10 @@ def cmd_experiment(argv: list[str]) -> int:
             args.out,
             progress=args.progress,
             command="plastix experiment " + " ".join(argv),
+            backend=args.backend,
+            ray_options=RayOptions(
+                args.address, args.cpus_per_task, args.gpus_per_task, args.max_retries
+            ),
         )
     except (ConfigError, FileExistsError, EnvNotFoundError) as e:
         return fail(str(e))

@@ -33,6 +33,7 @@ from plastix import api, runs
 from plastix.analysis.report import final_scores, write_report
 from plastix.config import RunConfig
 from plastix.errors import ConfigError
+from plastix.experiments import cluster
 from plastix.experiments.results import MARGIN, Claim, Results
 from plastix.plasticity.config import PlasticityConfig
 from plastix.plasticity.diagnostics import DiagnosticsConfig
@@ -180,11 +181,15 @@ def run_experiment(
     console: Console | None = None,
     command: str = "",
     test_budget: bool = False,
+    backend: str = "local",
+    ray_options: cluster.RayOptions | None = None,
 ) -> Path:
     """Runs (or resumes) every cell, then writes the report; returns its path.
     ``test_budget`` keeps the first environment's cells and shrinks them to a few hundred
-    steps (``tiny``), for tests."""
+    steps (``tiny``), for tests. ``backend``: ``local`` (one cell after another) or ``ray``
+    (every cell a Ray task, ``ray_options``); cells already stored are skipped either way."""
     console = console or Console(stderr=True)
+    cluster.check_backend(backend, ray_options)
     if scale not in SCALES:
         raise ConfigError(f"unknown scale {scale!r}; valid choices: {', '.join(SCALES)}")
     seeds = experiment.default_seeds[scale] if seeds is None else seeds
@@ -203,6 +208,7 @@ def run_experiment(
     ]
     start = time.perf_counter()
     groups: dict[str, tuple[str, str]] = {}
+    jobs = []
     for i, (cell, (agent_config, run_config)) in enumerate(zip(cells, configs, strict=True)):
         run_dir = out / cell.directory
         groups[str(run_dir)] = (cell.env, cell.group)
@@ -210,17 +216,19 @@ def run_experiment(
         if _completed(run_dir, seeds, cell):
             console.print(f"{header}: stored, skipped")
             continue
-        if progress:
-            console.rule(header)
-        api.run_training(
-            cell.agent,
-            agent_config,
-            run_config,
-            progress=progress,
-            console=console,
-            diagnostics=cell.diagnostics(),
-            plasticity=cell.plasticity,
+        jobs.append(
+            cluster.Job(
+                f"{cell.agent} {cell.env} {cell.group}",
+                cell.agent,
+                agent_config,
+                run_config,
+                cell.diagnostics(),
+                cell.plasticity,
+            )
         )
+    done = cluster.run_jobs(jobs, backend, console, progress, ray_options)
+    if jobs:
+        runs.atomic_write_json(out / "experiment.json", dict(done, scale=scale, seeds=seeds))
     minutes = (time.perf_counter() - start) / 60
     table = runs.load_runs([out / c.directory for c in cells])
     finals = final_scores(table, experiment.metric, experiment.last)
@@ -248,8 +256,13 @@ def run_experiment(
             experiment.protocols.get(scale, experiment.why) if scale != "small" else experiment.why,
             "",
             f"Made by `{command or f'plastix experiment {experiment.name} --scale {scale}'}` "
-            f"({minutes:.1f} minutes for the cells run this time). Every cell is a run "
-            "directory: `plastix rerun DIR` reproduces it.",
+            f"({minutes:.1f} minutes for the cells run this time"
+            + (
+                f", as {done['tasks']} Ray tasks, retried: {done['retries'] or 'none'}"
+                if done.get("backend") == "ray"
+                else ""
+            )
+            + "). Every cell is a run directory: `plastix rerun DIR` reproduces it.",
         ]
     )
     path = write_report(
