@@ -95,7 +95,22 @@ def test_the_last_episode_window_averages_only_the_episode_before_the_check():
     for episode, value in enumerate([0.9, 0.1, 0.2], start=1):
         since.observe(np.ones(1), np.full(1, 10), np.full(1, value))
         since.update(episode * 10, np.full(1, 0.5), critic_fau=None)
-    np.testing.assert_allclose(since.logs["arr/critic_fau"], [0.4])  # (0.9 + 0.1 + 0.2) / 3
+    # the first episode's updates are the reference, not part of the first check's average
+    np.testing.assert_allclose(since.logs["arr/critic_fau"], [0.15])
+    np.testing.assert_allclose(since.logs["arr/fau_change"], [0.75])
+
+
+def test_the_first_check_does_not_compare_the_reference_with_itself():
+    # the first chunk with updates ends at the first check: nothing else to average yet, so
+    # no comparison (before this was fixed every seed switched there, with a change of 0)
+    schedule = AdaptiveReplayRatio(0.5, 2.0, check_episodes=5, threshold=0.001)
+    schedule.observe(np.full(2, 5), np.full(2, 450), np.full(2, 0.7))
+    assert (schedule.update(1000, np.full(2, 0.5), critic_fau=None) == 0.5).all()
+    assert np.isnan(schedule.logs["arr/critic_fau"]).all()
+    schedule.observe(np.full(2, 5), np.full(2, 500), np.array([0.7, 0.8]))
+    ratios = schedule.update(2000, np.full(2, 0.5), critic_fau=None)
+    np.testing.assert_array_equal(ratios, [2.0, 0.5])
+    assert schedule.switch_steps() == [2000, None]
 
 
 def test_the_training_fau_counts_both_critics_mlp_layers_on_the_trained_batch():

@@ -75,8 +75,9 @@ class AdaptiveReplayRatio(ReplayRatioSchedule):
     Every seed starts at ``low``. The fraction of active units of the critic's MLP layers on
     every batch it trains on (the update metric ``critic_train_fau``: the augmented batch, both
     twin critics, the encoder apart) is averaged; every ``check_episodes`` episodes of that seed
-    the average is compared with the one at the previous check (at the first check: the first
-    updates' FAU, as the reference code compares with its first batch). Once they differ by at
+    the average is compared with the one at the previous check (at the first check: the mean
+    FAU of the first chunk of updates, which no check averages; the reference code compares
+    with its first batch). Once they differ by at
     most ``threshold`` the seed switches to ``high``, once and for good.
 
     ``window`` says which batches a check averages: ``since-check`` every batch since the
@@ -128,8 +129,11 @@ class AdaptiveReplayRatio(ReplayRatioSchedule):
             return
         fau = np.asarray(critic_fau, float)
         trained = updates > 0
+        # the first chunk with updates is the first check's reference (the reference code
+        # compares with its first batch), not part of the first check's average
         first = np.isnan(self.previous) & trained
         self.previous[first] = fau[first]
+        trained &= ~first
         if self.window == "last-episode":  # restart one episode before the check
             opening = ~self.window_open & (self.episodes >= self.next_check - 1)
             self.sums[opening], self.counts[opening] = 0.0, 0
