@@ -1,3 +1,3 @@
 """The plastix version, recorded in every run's ``config.json``."""
 
-__version__ = "0.6.0"
+__version__ = "0.7.0"
