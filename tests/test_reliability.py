@@ -277,6 +277,17 @@ def test_a_stored_config_is_read_strictly(completed, tmp_path):
     assert "recorded by plastix 0.1.0" in plastix.read_record(run).version_note
     with pytest.warns(UserWarning, match="recorded by plastix 0.1.0"):
         plastix.load_policy(run)
+    # a record from before the ARR counted episodes holds check_every and none of its new
+    # fields: it is read (with the version note); a current record with check_every is not
+    schedule = config["plasticity"]["replay_schedule"]
+    for name in ("check_episodes", "poll_every", "window"):
+        schedule.pop(name)
+    schedule["check_every"] = 10_000
+    (run / runs.CONFIG_FILE).write_text(json.dumps(config))
+    assert plastix.read_record(run).plasticity.replay_schedule.check_episodes == 50
+    (run / runs.CONFIG_FILE).write_text(json.dumps(dict(config, plastix_version="0.7.0")))
+    with pytest.raises(plastix.ConfigError, match="unknown field.*check_every"):
+        plastix.read_record(run)
     (run / runs.CONFIG_FILE).write_text(json.dumps(dict(config, agent="trpo")))
     with pytest.raises(plastix.ConfigError, match="unknown agent 'trpo'. Valid choices: dqn"):
         plastix.rerun(run, progress=False)

@@ -40,8 +40,17 @@ ADDED = {
     ("agent_config", "augment_pad"): "0.5.0",
     ("agent_config", "feature_dim"): "0.6.0",
     ("plasticity.reset", "recipe"): "0.6.0",
+    ("plasticity.replay_schedule", "check_episodes"): "0.7.0",
+    ("plasticity.replay_schedule", "poll_every"): "0.7.0",
+    ("plasticity.replay_schedule", "window"): "0.7.0",
 }
 """fields added to a section after plastix 0.1.0, with the version that added them."""
+
+REMOVED = {
+    ("plasticity.replay_schedule", "check_every"): "0.7.0",
+}
+"""fields a section lost, with the version that removed them: a record older than that may
+hold them (read without them; the run's version note says a rerun follows this code)."""
 
 
 def make(
@@ -102,6 +111,11 @@ def build(cls, values, where: str, version: str):
     if not isinstance(values, dict):
         raise ConfigError(f"{where} must be a mapping of fields, got {type(values).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    values = {
+        name: value
+        for name, value in values.items()
+        if not ((where, name) in REMOVED and _version(version) < _version(REMOVED[(where, name)]))
+    }
     unknown = sorted(set(values) - set(fields))
     missing = sorted(
         name
