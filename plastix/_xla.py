@@ -109,6 +109,24 @@ def claim_free_cores(allowed: list[int], count: int) -> list[int]:
     return cores
 
 
+def machine_cores() -> list[int]:
+    """The machine's cores: those the init process may use (a Ray worker inherits the affinity
+    of whoever started Ray, which plastix may have pinned to one core), else this process's."""
+    try:
+        return sorted(os.sched_getaffinity(1))
+    except OSError:
+        return sorted(os.sched_getaffinity(0))
+
+
+def pin_threads(cores: set[int]) -> None:
+    """Restricts every thread of this process (not only the calling one) to ``cores``."""
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            os.sched_setaffinity(int(tid), cores)
+        except OSError:
+            pass
+
+
 def configure() -> None:
     if os.environ.get("PLASTIX_KEEP_XLA_FLAGS") or not cpu_only():
         return

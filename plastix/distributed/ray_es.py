@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from plastix import _xla
 from plastix.es.backends import Programs, generation_rows, stack_rows
 from plastix.es.core import ESConfig, OpenAIES, params_hash
 
@@ -42,16 +43,8 @@ def pin_to_core(index: int) -> None:
     worker on the same core."""
     if not hasattr(os, "sched_setaffinity"):
         return
-    try:
-        cores = sorted(os.sched_getaffinity(1))
-    except OSError:
-        cores = sorted(os.sched_getaffinity(0))
-    core = {cores[index % len(cores)]}
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            os.sched_setaffinity(int(tid), core)
-        except OSError:
-            pass
+    cores = _xla.machine_cores()
+    _xla.pin_threads({cores[index % len(cores)]})
 
 
 def _zero_results(es: OpenAIES, seeds: int):

@@ -126,18 +126,16 @@ def spread() -> None:
     that no other plastix process holds (or, when all are held, one chosen by process id)."""
     from plastix import _xla
 
-    if os.environ.get("PLASTIX_CPU_CORES") == "all" or not _xla.cpu_only():
+    if (
+        os.environ.get("PLASTIX_CPU_CORES") == "all"
+        or not _xla.cpu_only()
+        or not hasattr(os, "sched_setaffinity")
+    ):
         return
-    try:
-        machine = sorted(os.sched_getaffinity(1))
-    except (AttributeError, OSError):
-        return
-    cores = _xla.claim_free_cores(machine, 1) or [machine[os.getpid() % len(machine)]]
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            os.sched_setaffinity(int(tid), set(cores))
-        except OSError:
-            pass
+    machine = _xla.machine_cores()
+    _xla.pin_threads(
+        set(_xla.claim_free_cores(machine, 1) or [machine[os.getpid() % len(machine)]])
+    )
 
 
 def _task(job: Job, attempts) -> bytes:
