@@ -7,22 +7,27 @@ Each experiment's first-environment cells at a shortened budget (``tiny``: ``--s
 16-unit networks), 2 seeds each, run three times into fresh folders: locally (one cell after
 another in this process), then on a local Ray instance of 1 and of 2 CPUs. The per-task
 overhead is (Ray with 1 worker − local) / tasks: starting a worker process, importing plastix
-and JAX there, sending the cell and returning its run directory.
+and JAX there, sending the cell and returning its run directory. JAX's persistent compilation
+cache is off, so every row compiles its programs (a warm cache would favour the later rows).
+The "cores" column is the set of cores the tasks ran on.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
 
-import ray
-from rich.console import Console
-from rich.table import Table
+os.environ["PLASTIX_COMPILATION_CACHE"] = "off"  # before plastix starts a run; workers inherit
 
-from plastix.experiments import base, get_experiment
+import ray  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from plastix.experiments import base, get_experiment  # noqa: E402
 
 
 def run(name: str, steps: int, out: Path, backend: str, workers: int | None) -> float:
@@ -75,11 +80,13 @@ def main() -> None:
         "vs 1 worker",
         "sent B/task",
         "returned B/task",
+        "cores",
     ):
         table.add_column(column)
     for label, wall, info in rows:
-        sent = received = "-"
+        sent = received = cores = "-"
         if info:
+            cores = ",".join(sorted({str(w["core"]) for w in info["where_per_task"].values()}))
             sent = f"{sum(info['bytes_sent_per_task'].values()) / tasks:,.0f}"
             received = f"{sum(info['bytes_returned_per_task'].values()) / tasks:,.0f}"
         table.add_row(
@@ -89,6 +96,7 @@ def main() -> None:
             "-" if label == "local" else f"{rows[1][1] / wall:.2f}×",
             sent,
             received,
+            cores,
         )
     console = Console()
     console.print(table)

@@ -109,6 +109,27 @@ def claim_free_cores(allowed: list[int], count: int) -> list[int]:
     return cores
 
 
+def release_cores() -> None:
+    """Gives up this process's claim on its cores (its affinity stays), so that processes it
+    waits on can take them: a Ray driver does this while its tasks run."""
+    while _held_locks:
+        os.close(_held_locks.pop())
+
+
+def take_free_core() -> int:
+    """Moves this process, every thread of it, to one core of the machine that no other
+    plastix process holds (when all are held, one chosen by its process id), giving up the
+    cores it held; returns the core. A Ray worker inherits the affinity of whoever started
+    Ray, and its own import of plastix claimed a core from that one set, so it starts over
+    from the machine's cores."""
+    release_cores()
+    machine = machine_cores()
+    claimed = claim_free_cores(machine, 1)
+    core = claimed[0] if claimed else machine[os.getpid() % len(machine)]
+    pin_threads({core})
+    return core
+
+
 def machine_cores() -> list[int]:
     """The machine's cores: those the init process may use (a Ray worker inherits the affinity
     of whoever started Ray, which plastix may have pinned to one core), else this process's."""

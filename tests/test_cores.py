@@ -12,22 +12,29 @@ import pytest
 CORES = [int(c) for c in os.environ.get("PLASTIX_TEST_CORES", "").split(",") if c]
 CHILD = """
 import os, sys
-os.sched_setaffinity(0, {cores})  # the whole machine, not the test worker's own core
+os.sched_setaffinity(0, {cores})  # the whole machine, or the affinity a Ray worker inherits
 import plastix  # noqa: F401
+{then}
 print(",".join(map(str, sorted(os.sched_getaffinity(0)))), flush=True)
 sys.stdin.read()  # holds its core until the test lets it go
 """
+DRIVER = "from plastix import _xla; _xla.release_cores()"  # what the Ray driver does
+WORKER = "from plastix.experiments import cluster; cluster.spread()"  # what a Ray task does
 
 pytestmark = pytest.mark.skipif(
     not hasattr(os, "sched_setaffinity") or len(CORES) < 2, reason="needs two cores to spread"
 )
 
 
-def start(tmp_path, **env):
-    environ = dict(os.environ, JAX_PLATFORMS="cpu", PLASTIX_CORE_LOCKS=str(tmp_path), **env)
-    environ.pop("PLASTIX_KEEP_XLA_FLAGS", None)
+def start(tmp_path, cores=None, then="", **env):
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PLASTIX_KEEP_XLA_FLAGS", "PLASTIX_CPU_CORES")
+    }
+    environ.update(JAX_PLATFORMS="cpu", PLASTIX_CORE_LOCKS=str(tmp_path), **env)
     return subprocess.Popen(
-        [sys.executable, "-c", CHILD.format(cores=set(CORES))],
+        [sys.executable, "-c", CHILD.format(cores=set(cores or CORES), then=then)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -76,3 +83,20 @@ def test_all_leaves_the_affinity_alone(tmp_path):
         assert cores_of(child) == set(CORES)
     finally:
         finish(child)
+
+
+def test_ray_tasks_beside_their_driver_take_different_cores(tmp_path):
+    """The driver imported plastix (holding a core) and started Ray, whose workers inherit its
+    one-core affinity and claim at import what they can of it. Once the driver gives its core
+    up, two tasks side by side run on two different cores of the machine."""
+    driver = start(tmp_path, then=DRIVER)
+    try:
+        (inherited,) = cores_of(driver)
+        tasks = [start(tmp_path, cores={inherited}, then=WORKER) for _ in range(2)]
+        try:
+            a, b = (cores_of(t) for t in tasks)
+            assert len(a) == len(b) == 1 and a != b and a | b <= set(CORES)
+        finally:
+            finish(*tasks)
+    finally:
+        finish(driver)

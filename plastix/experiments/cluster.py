@@ -16,6 +16,7 @@ import io
 import json
 import os
 import shutil
+import socket
 import tarfile
 import tempfile
 import time
@@ -120,28 +121,26 @@ def unpack(data: bytes, directory: Path) -> None:
     os.replace(staging, directory)
 
 
-def spread() -> None:
-    """A Ray worker inherits the affinity of whoever started Ray (plastix pins a CPU-only
-    process to one core), which would put every task on one core: take a core of the machine
-    that no other plastix process holds (or, when all are held, one chosen by process id)."""
+def spread() -> int | None:
+    """On a worker of a CPU-only cluster: takes a core of the machine no other plastix process
+    holds (``_xla.take_free_core``), so tasks side by side do not take turns on one core;
+    returns it (None: the affinity was left alone)."""
     from plastix import _xla
 
     if (
         os.environ.get("PLASTIX_CPU_CORES") == "all"
+        or os.environ.get("PLASTIX_KEEP_XLA_FLAGS")
         or not _xla.cpu_only()
         or not hasattr(os, "sched_setaffinity")
     ):
-        return
-    machine = _xla.machine_cores()
-    _xla.pin_threads(
-        set(_xla.claim_free_cores(machine, 1) or [machine[os.getpid() % len(machine)]])
-    )
+        return None
+    return _xla.take_free_core()
 
 
 def _task(job: Job, attempts) -> bytes:
     """On a worker: one attempt at a job; the run directory as bytes."""
-    attempts.started.remote(job.label, os.getpid())
-    spread()
+    core = spread()
+    attempts.started.remote(job.label, os.getpid(), {"host": socket.gethostname(), "core": core})
     with tempfile.TemporaryDirectory(prefix="plastix-task-") as scratch:
         where = Path(scratch) / "run"
         train(dataclasses.replace(job, run=dataclasses.replace(job.run, out=str(where))))
@@ -153,12 +152,18 @@ class _Attempts:
 
     def __init__(self):
         self.pids: dict[str, list[int]] = {}
+        self.where_: dict[str, dict] = {}
 
-    def started(self, label: str, pid: int) -> None:
+    def started(self, label: str, pid: int, where: dict | None = None) -> None:
         self.pids.setdefault(label, []).append(pid)
+        self.where_[label] = where or {}
 
     def all(self) -> dict[str, list[int]]:
         return self.pids
+
+    def where(self) -> dict[str, dict]:
+        """Where each task's last attempt ran: its host and the core it took (None: any)."""
+        return self.where_
 
 
 def run_ray(jobs: list[Job], console: Console, options: RayOptions, progress: bool = True) -> dict:
@@ -176,6 +181,9 @@ def run_ray(jobs: list[Job], console: Console, options: RayOptions, progress: bo
                 log_to_driver=False,
             )
         started_ray = True
+    from plastix import _xla
+
+    _xla.release_cores()  # the driver only waits: its core is free for a task
     start = time.perf_counter()
     attempts = ray.remote(num_cpus=0)(_Attempts).options(name=ATTEMPTS_ACTOR).remote()
     task = ray.remote(_task).options(
@@ -206,6 +214,7 @@ def run_ray(jobs: list[Job], console: Console, options: RayOptions, progress: bo
                 unpack(data, Path(job.run.out))
                 bar.advance(overall)
         tries = ray.get(attempts.all.remote())
+        cores = ray.get(attempts.where.remote())
     finally:
         ray.kill(attempts)
         if started_ray:
@@ -214,6 +223,7 @@ def run_ray(jobs: list[Job], console: Console, options: RayOptions, progress: bo
         "backend": "ray",
         "tasks": len(jobs),
         "retries": {label: len(p) - 1 for label, p in tries.items() if len(p) > 1},
+        "where_per_task": cores,
         "bytes_sent_per_task": sent,
         "bytes_returned_per_task": received,
         "wall_seconds": time.perf_counter() - start,
