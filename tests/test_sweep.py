@@ -30,6 +30,9 @@ BASE = [
         (["reset.every=100,-5"], "reset.every must be a positive interval, got -5"),
         (["learning_rate"], "write NAME=V1,V2"),
         (["out=a,b"], "cannot vary out"),
+        (["learning_rate=1e-3", "--seeds-per-task", "x"], "--seeds-per-task must be a whole"),
+        (["learning_rate=1e-3", "--seeds-per-task", "0"], "--seeds-per-task must be >= 1"),
+        (["learning_rate=1e-3", "--backend", "slurm"], "unknown backend 'slurm'"),
     ],
 )
 def test_a_bad_grid_is_refused_before_any_point_starts(capsys, tmp_path, grid, message):

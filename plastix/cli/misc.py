@@ -56,6 +56,13 @@ def cmd_experiment(argv: list[str]) -> int:
         """ray: GPUs (or a fraction of one) each cell's task reserves."""
         max_retries: int = 3
         """ray: times a task whose worker died is run again."""
+        checkpoints: str | None = None
+        """ray: a folder on storage every node reaches; a task trains there, so its next
+        attempt after a worker died resumes from the last checkpoint (unset: starts over)."""
+        seeds_per_task: int | None = None
+        """split each cell's seeds into tasks of this many seeds (merged into one run
+        directory per cell; bit for bit the vmapped run on the CPU with 2 or more seeds per
+        task); unset: all seeds of a cell in one task, vmapped."""
 
     args = tyro.cli(
         ExperimentArgs,
@@ -75,8 +82,13 @@ def cmd_experiment(argv: list[str]) -> int:
             command="plastix experiment " + " ".join(argv),
             backend=args.backend,
             ray_options=RayOptions(
-                args.address, args.cpus_per_task, args.gpus_per_task, args.max_retries
+                args.address,
+                args.cpus_per_task,
+                args.gpus_per_task,
+                args.max_retries,
+                checkpoints=args.checkpoints,
             ),
+            seeds_per_task=args.seeds_per_task,
         )
     except (ConfigError, FileExistsError, EnvNotFoundError) as e:
         return fail(str(e))

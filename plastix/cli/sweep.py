@@ -30,11 +30,13 @@ BACKEND_FLAGS = {
     "--cpus-per-task": "cpus_per_task",
     "--gpus-per-task": "gpus_per_task",
     "--max-retries": "max_retries",
+    "--checkpoints": "checkpoints",
+    "--seeds-per-task": "seeds_per_task",
 }
 USAGE = (
     "usage: plastix sweep AGENT --grid NAME=V1,V2 [NAME=...] --out DIR [plastix train options] "
     "[--backend local|ray] [--address ADDR] [--cpus-per-task N] [--gpus-per-task F] "
-    "[--max-retries N]"
+    "[--max-retries N] [--checkpoints SHARED_DIR] [--seeds-per-task N]"
 )
 
 
@@ -130,6 +132,18 @@ def split(argv: list[str]):
     return grid, out, backend, rest
 
 
+def number(flags: dict, name: str, kind, default):
+    """The value of the backend flag ``name`` as an ``int`` or ``float`` (``default`` if unset)."""
+    if name not in flags:
+        return default
+    try:
+        return kind(flags[name])
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        flag = "--" + name.replace("_", "-")
+        raise ConfigError(f"{flag} must be {what}, got {flags[name]!r}") from None
+
+
 def cmd_sweep(argv: list[str]) -> int:
     from plastix.experiments.cluster import Job, RayOptions, check_backend, run_jobs
 
@@ -146,11 +160,15 @@ def cmd_sweep(argv: list[str]) -> int:
         kind = backend.get("backend", "local")
         options = RayOptions(
             backend.get("address"),
-            float(backend.get("cpus_per_task", 1)),
-            float(backend.get("gpus_per_task", 0)),
-            int(backend.get("max_retries", 3)),
+            number(backend, "cpus_per_task", float, 1.0),
+            number(backend, "gpus_per_task", float, 0.0),
+            number(backend, "max_retries", int, 3),
+            checkpoints=backend.get("checkpoints"),
         )
         check_backend(kind, options)
+        seeds_per_task = number(backend, "seeds_per_task", int, None)
+        if seeds_per_task is not None and seeds_per_task < 1:
+            raise ConfigError(f"--seeds-per-task must be >= 1, got {seeds_per_task}")
         points = [
             dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())
         ]
@@ -172,7 +190,7 @@ def cmd_sweep(argv: list[str]) -> int:
     console = stderr()
     console.print(f"sweep: {len(jobs)} points of {agent} on {kind}")
     Path(out).mkdir(parents=True, exist_ok=True)
-    done = run_jobs(jobs, kind, console, progress=True, ray_options=options)
+    done = run_jobs(jobs, kind, console, True, options, seeds_per_task)
     runs.atomic_write_json(
         Path(out) / "sweep.json",
         dict(done, agent=agent, grid=grid, points=[j.label for j in jobs], options=base),

@@ -183,11 +183,14 @@ def run_experiment(
     test_budget: bool = False,
     backend: str = "local",
     ray_options: cluster.RayOptions | None = None,
+    seeds_per_task: int | None = None,
 ) -> Path:
     """Runs (or resumes) every cell, then writes the report; returns its path.
     ``test_budget`` keeps the first environment's cells and shrinks them to a few hundred
     steps (``tiny``), for tests. ``backend``: ``local`` (one cell after another) or ``ray``
-    (every cell a Ray task, ``ray_options``); cells already stored are skipped either way."""
+    (every cell a Ray task, ``ray_options``); cells already stored are skipped either way.
+    ``seeds_per_task`` splits each cell's seeds into groups that run as tasks of their own
+    and are merged into the cell's run directory (``seedgroups``)."""
     console = console or Console(stderr=True)
     cluster.check_backend(backend, ray_options)
     if scale not in SCALES:
@@ -195,6 +198,8 @@ def run_experiment(
     seeds = experiment.default_seeds[scale] if seeds is None else seeds
     if seeds < 2:
         raise ConfigError(f"an experiment needs at least 2 seeds for its statistics, got {seeds}")
+    if seeds_per_task is not None and seeds_per_task < 1:
+        raise ConfigError(f"seeds-per-task must be >= 1, got {seeds_per_task}")
     out = Path(out or f"experiments/{experiment.name}-{scale}")
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out} exists and is not a directory")
@@ -226,7 +231,7 @@ def run_experiment(
                 cell.plasticity,
             )
         )
-    done = cluster.run_jobs(jobs, backend, console, progress, ray_options)
+    done = cluster.run_jobs(jobs, backend, console, progress, ray_options, seeds_per_task)
     if jobs:
         runs.atomic_write_json(out / "experiment.json", dict(done, scale=scale, seeds=seeds))
     minutes = (time.perf_counter() - start) / 60

@@ -12,6 +12,7 @@ so the driver knows the retries. The driver shows one progress bar over all task
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import json
 import os
@@ -31,6 +32,7 @@ from plastix.config import RunConfig
 from plastix.errors import ConfigError
 from plastix.plasticity.config import PlasticityConfig
 from plastix.plasticity.diagnostics import DiagnosticsConfig
+from plastix.training.checkpoint import CHECKPOINT_FILE
 
 BACKENDS = ("local", "ray")
 ATTEMPTS_ACTOR = "plastix-attempts"
@@ -46,6 +48,8 @@ class Job:
     run: RunConfig
     diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
     plasticity: PlasticityConfig = field(default_factory=PlasticityConfig)
+    returns_checkpoint: bool = True
+    """whether a Ray task sends its final checkpoint back (a seed group's is not kept)."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,9 @@ class RayOptions:
     """times Ray reruns a task whose worker died."""
     workers: int | None = None
     """CPUs of the local cluster (None: this machine's)."""
+    checkpoints: str | None = None
+    """a folder every node can reach (shared storage): a task trains there, so an attempt
+    that follows a dead one resumes from its last checkpoint (None: scratch, start over)."""
 
 
 def check_backend(backend: str, ray_options: RayOptions | None = None) -> None:
@@ -71,6 +78,11 @@ def check_backend(backend: str, ray_options: RayOptions | None = None) -> None:
         o = ray_options or RayOptions()
         if o.cpus_per_task <= 0 or o.gpus_per_task < 0 or o.max_retries < 0:
             raise ConfigError("cpus-per-task must be > 0, gpus-per-task >= 0 and max-retries >= 0")
+        if o.checkpoints is not None and not Path(o.checkpoints).is_dir():
+            raise ConfigError(
+                f"--checkpoints {o.checkpoints} is not a folder: give one on storage every node "
+                "of the cluster can reach"
+            )
 
 
 def train(job: Job, progress: bool = False, console: Console | None = None):
@@ -96,11 +108,12 @@ def run_local(jobs: list[Job], console: Console, progress: bool = True) -> dict:
 # Ray ----------------------------------------------------------------------------------------
 
 
-def pack(directory: Path) -> bytes:
+def pack(directory: Path, skip: tuple[str, ...] = ()) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         for path in sorted(directory.iterdir()):
-            tar.add(path, arcname=path.name)
+            if path.name not in skip:
+                tar.add(path, arcname=path.name)
     return buffer.getvalue()
 
 
@@ -137,14 +150,41 @@ def spread() -> int | None:
     return _xla.take_free_core()
 
 
-def _task(job: Job, attempts) -> bytes:
-    """On a worker: one attempt at a job; the run directory as bytes."""
+def _task(job: Job, attempts, checkpoints: str | None = None) -> bytes:
+    """On a worker: one attempt at a job; the run directory as bytes. With ``checkpoints``
+    (shared storage) the run lives there, so the attempt after a dead one resumes it."""
     core = spread()
     attempts.started.remote(job.label, os.getpid(), {"host": socket.gethostname(), "core": core})
-    with tempfile.TemporaryDirectory(prefix="plastix-task-") as scratch:
-        where = Path(scratch) / "run"
+    skip = () if job.returns_checkpoint else (CHECKPOINT_FILE,)
+    if checkpoints is None:
+        with tempfile.TemporaryDirectory(prefix="plastix-task-") as scratch:
+            where = Path(scratch) / "run"
+            train(dataclasses.replace(job, run=dataclasses.replace(job.run, out=str(where))))
+            return pack(where, skip)
+    key = hashlib.sha256(f"{job.run.out}\0{job.label}".encode()).hexdigest()[:16]
+    where = Path(checkpoints) / f"plastix-task-{key}" / "run"
+    status = runs.run_status(where) if (where / CHECKPOINT_FILE).exists() else None
+    if status in ("interrupted", "dead", "failed") and _same_job(where, job):
+        api.resume(where, progress=False)
+    elif status != "completed" or not _same_job(where, job):
+        shutil.rmtree(where.parent, ignore_errors=True)
         train(dataclasses.replace(job, run=dataclasses.replace(job.run, out=str(where))))
-        return pack(where)
+    data = pack(where, skip)
+    shutil.rmtree(where.parent, ignore_errors=True)
+    return data
+
+
+def _same_job(where: Path, job: Job) -> bool:
+    try:
+        entry = api.read_record(where)
+    except (FileNotFoundError, ConfigError):
+        return False
+    return (
+        entry.algorithm == job.agent
+        and entry.agent_config == job.agent_config
+        and entry.plasticity == job.plasticity
+        and entry.run.replace(out=job.run.out) == job.run
+    )
 
 
 class _Attempts:
@@ -192,7 +232,7 @@ def run_ray(jobs: list[Job], console: Console, options: RayOptions, progress: bo
         max_retries=options.max_retries,
         retry_exceptions=False,
     )
-    pending = {task.remote(job, attempts): job for job in jobs}
+    pending = {task.remote(job, attempts, options.checkpoints): job for job in jobs}
     sent = {job.label: len(ray.cloudpickle.dumps(job)) for job in jobs}
     received: dict[str, int] = {}
     bar = Progress(
@@ -236,9 +276,30 @@ def run_jobs(
     console: Console,
     progress: bool = True,
     ray_options: RayOptions | None = None,
+    seeds_per_task: int | None = None,
 ) -> dict:
-    """Runs every job on ``backend``; returns what the backend did (tasks, retries, bytes)."""
+    """Runs every job on ``backend``; returns what the backend did (tasks, retries, bytes).
+    ``seeds_per_task`` splits each job's seeds into groups, one task each, merged into the
+    job's run directory at the end (``seedgroups``); groups an earlier driver finished are
+    kept."""
+    from plastix.experiments import seedgroups
+
     check_backend(backend, ray_options)
+    plan = [(job, seedgroups.split(job, seeds_per_task)) for job in jobs]
+    tasks, kept = [], 0
+    for job, parts in plan:
+        for part in parts:
+            if part is not job and seedgroups.finished(part):
+                kept += 1
+            else:
+                tasks.append(part)
     if backend == "ray":
-        return run_ray(jobs, console, ray_options or RayOptions(), progress)
-    return run_local(jobs, console, progress)
+        done = run_ray(tasks, console, ray_options or RayOptions(), progress)
+    else:
+        done = run_local(tasks, console, progress)
+    for job, parts in plan:
+        if parts != [job]:
+            seedgroups.merge([Path(p.run.out) for p in parts], Path(job.run.out))
+    if seeds_per_task:
+        done.update(seeds_per_task=seeds_per_task, seed_groups_kept=kept)
+    return done
