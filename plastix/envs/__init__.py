@@ -9,7 +9,7 @@ import gymnasium as gym
 import jax
 import numpy as np
 
-from plastix.envs import atari, dmc, mjx
+from plastix.envs import atari, dmc, mjx, pomdp
 from plastix.envs.base import HostEnv, JaxEnv, TimeStep
 from plastix.envs.continual import ContinualEnv, Scenario, make_scenario, pinned, scenario_of
 from plastix.envs.gymnasium_env import GymnasiumEnv, GymnaxAsGymnasium
@@ -50,7 +50,7 @@ class EnvNotFoundError(ValueError):
 
 def env_choices() -> list[str]:
     """The jittable environment ids; any Gymnasium id works as ``gymnasium:ID``."""
-    return sorted(set(GYMNAX_IDS) | set(ALIASES))
+    return sorted(set(GYMNAX_IDS) | set(ALIASES) | {pomdp.PREFIX + t for t in pomdp.TASKS})
 
 
 HOST_PREFIXES = (GYMNASIUM_PREFIX, *dmc.PREFIXES, atari.PREFIX)
@@ -94,6 +94,9 @@ def check_env_name(name: str) -> None:
     if mjx.is_mjx(name):
         mjx.parse(name)
         return
+    if pomdp.is_pomdp(name):
+        pomdp.parse(name)
+        return
     if atari.is_atari(name):
         atari.parse(name)
         return
@@ -130,7 +133,8 @@ def make_env(env, num_envs: int = 1) -> JaxEnv | HostEnv:
     ...) give a jittable ``GymnaxEnv``; ``gymnasium:ID`` gives a host-stepped ``GymnasiumEnv`` of
     ``num_envs`` copies, and so do ``dmc:DOMAIN-TASK``, ``dmc-pixels:DOMAIN-TASK``
     (``plastix.envs.dmc``), ``atari:GAME`` (``plastix.envs.atari``) and a ``gymnasium.Env``
-    instance; ``mjx:TASK`` gives a jittable MuJoCo Playground task (``plastix.envs.mjx``).
+    instance; ``mjx:TASK`` gives a jittable MuJoCo Playground task (``plastix.envs.mjx``) and
+    ``pomdp:TASK`` a jittable partially observed one (``plastix.envs.pomdp``).
     """
     if isinstance(env, str):
         check_env_name(env)
@@ -138,6 +142,8 @@ def make_env(env, num_envs: int = 1) -> JaxEnv | HostEnv:
             return host_env(env, num_envs)
         if mjx.is_mjx(env):
             return mjx.MjxEnv(env)
+        if pomdp.is_pomdp(env):
+            return pomdp.make(env)
         return GymnaxEnv(env)
     if isinstance(env, gym.Env):
         return GymnasiumEnv(env, num_envs=num_envs)
