@@ -15,7 +15,7 @@ from typing import Literal
 from plastix.agents import DQN, SAC, DrQEps, DrQV2
 from plastix.errors import unknown
 from plastix.es import OpenAIES
-from plastix.onpolicy import PPO, REINFORCE
+from plastix.onpolicy import PPO, REINFORCE, RecurrentPPO
 from plastix.training import iterative, offpolicy
 from plastix.training.program import Program
 
@@ -111,6 +111,17 @@ ALGORITHMS: dict[str, Algorithm] = {
             ),
             iterative.IterativeProgram,
             "PPO (clip, GAE)",
+            _ppo_budget,
+        ),
+        Algorithm(
+            "ppo-gru",
+            "iterative",
+            RecurrentPPO.Config,
+            lambda c, r, e, o: iterative.build(
+                RecurrentPPO, c, r, e, o, fixed=True, per_update=c.epochs * c.minibatches
+            ),
+            iterative.IterativeProgram,
+            "PPO with a GRU or LSTM memory, truncated BPTT",
             _ppo_budget,
         ),
         Algorithm(

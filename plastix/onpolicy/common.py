@@ -280,8 +280,12 @@ class Episodes:
         return jnp.sum(self.valid, axis=0).astype(jnp.int32)
 
 
-def episodes(env, act, key: jax.Array, num_envs: int, horizon: int | None = None) -> Episodes:
-    """One episode per environment copy, ``act(obs, key) -> env action`` for a batch.
+def episodes(
+    env, act, key: jax.Array, num_envs: int, horizon: int | None = None, memory: Any = None
+) -> Episodes:
+    """One episode per environment copy, ``act(obs, key) -> env action`` for a batch; with a
+    ``memory`` (a recurrent policy's initial state), ``act(obs, key, memory) -> (env action,
+    memory)``.
 
     Runs ``horizon`` (default: the environment's time limit) steps; steps after an episode's
     end are computed (vmapped programs cannot stop early) and masked out by ``valid``.
@@ -291,19 +295,22 @@ def episodes(env, act, key: jax.Array, num_envs: int, horizon: int | None = None
     carry = reset_envs(env, reset_key, num_envs)
 
     def step(c, key):
-        state, obs, alive, ret = c
+        state, obs, alive, ret, mem = c
         act_key, env_key = jax.random.split(key)
-        action = act(obs, act_key)
+        if memory is None:
+            action = act(obs, act_key)
+        else:
+            action, mem = act(obs, act_key, mem)
         ts, state = jax.vmap(env.step)(jax.random.split(env_key, num_envs), state, action)
         done = ts.terminated | ts.truncated
         out = (obs, action, ts.reward, alive)
         ret = ret + jnp.where(alive, ts.reward, 0.0)
-        return (state, ts.obs, alive & ~done, ret), out
+        return (state, ts.obs, alive & ~done, ret, mem), out
 
     alive = jnp.ones(num_envs, bool)
     zeros = jnp.zeros(num_envs, jnp.float32)
-    (*_, returns), (obs, action, reward, valid) = jax.lax.scan(
-        step, (carry.state, carry.obs, alive, zeros), jax.random.split(key, horizon)
+    (*_, returns, _), (obs, action, reward, valid) = jax.lax.scan(
+        step, (carry.state, carry.obs, alive, zeros, memory), jax.random.split(key, horizon)
     )
     return Episodes(obs, action, reward, valid.astype(jnp.float32), returns)
 

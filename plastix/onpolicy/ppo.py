@@ -149,9 +149,14 @@ class PPO:
         return PPOState(params, self.tx.init(params), envs, zero, zero)
 
     def loss(self, params, mb):
-        c, policy = self.config, self.policy
         obs, action, old_logp, adv, target = mb
-        dist = policy.dist(params["actor"], obs)
+        dist = self.policy.dist(params["actor"], obs)
+        value = self.policy.value(params["critic"], obs)
+        return self.objective(dist, value, action, old_logp, adv, target)
+
+    def objective(self, dist, value, action, old_logp, adv, target):
+        """The clipped surrogate, value and entropy terms, averaged over every sample."""
+        c, policy = self.config, self.policy
         logp = policy.log_prob(dist, action)
         ratio = jnp.exp(logp - old_logp)
         if c.normalize_advantages:
@@ -159,7 +164,6 @@ class PPO:
         pg = -jnp.mean(
             jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - c.clip_eps, 1 + c.clip_eps) * adv)
         )
-        value = policy.value(params["critic"], obs)
         value_loss = 0.5 * jnp.mean((value - target) ** 2)
         entropy = jnp.mean(policy.entropy(dist))
         loss = pg + c.value_coef * value_loss - c.entropy_coef * entropy
@@ -187,12 +191,30 @@ class PPO:
             lambda x: x.reshape((n,) + x.shape[2:]),
             (traj.obs, traj.action, traj.log_prob, adv, target),
         )
+        (params, opt_state), aux = self.epochs(state, flat, n, perm_key)
+        metrics = {k: v.mean() for k, v in aux.items()}
+        metrics["episodes"] = traj.done.sum().astype(jnp.float32)
+        metrics["episode_return_sum"] = jnp.sum(traj.episode_return * traj.done)
+        new = PPOState(params, opt_state, envs, state.env_steps + n, state.iteration + 1)
+        return new, metrics
+
+    def epochs(self, state, data: tuple, n: int, key, axes: tuple | None = None):
+        """``epochs`` passes of ``minibatches`` Adam steps over ``data``, a tuple whose entries
+        hold ``n`` samples along their axis in ``axes`` (default 0 for all; a recurrent batch
+        holds its sequences along axis 1 of its time-major arrays)."""
+        c = self.config
+        axes = axes or (0,) * len(data)
+
+        def batches_of(perm, along, x):
+            x = jnp.take(x, perm, axis=along)
+            shape = x.shape[:along] + (c.minibatches, n // c.minibatches) + x.shape[along + 1 :]
+            return jnp.moveaxis(x.reshape(shape), along, 0)
 
         def epoch(carry, key):
-            params, opt_state = carry
             perm = jax.random.permutation(key, n)
-            batches = jax.tree.map(
-                lambda x: x[perm].reshape((c.minibatches, n // c.minibatches) + x.shape[1:]), flat
+            batches = tuple(
+                jax.tree.map(lambda x, a=a: batches_of(perm, a, x), d)
+                for d, a in zip(data, axes, strict=True)
             )
 
             def step(carry, mb):
@@ -202,16 +224,9 @@ class PPO:
                 aux["grad_norm"] = optax.tree.norm(grads)
                 return (optax.apply_updates(params, updates), opt_state), aux
 
-            return jax.lax.scan(step, (params, opt_state), batches)
+            return jax.lax.scan(step, carry, batches)
 
-        (params, opt_state), aux = jax.lax.scan(
-            epoch, (state.params, state.opt_state), jax.random.split(perm_key, c.epochs)
-        )
-        metrics = {k: v.mean() for k, v in aux.items()}
-        metrics["episodes"] = traj.done.sum().astype(jnp.float32)
-        metrics["episode_return_sum"] = jnp.sum(traj.episode_return * traj.done)
-        new = PPOState(params, opt_state, envs, state.env_steps + n, state.iteration + 1)
-        return new, metrics
+        return jax.lax.scan(epoch, (state.params, state.opt_state), jax.random.split(key, c.epochs))
 
     def evaluate(self, state: PPOState, key, num_episodes: int, clock=None):
         """Returns of the deterministic policy; in a scenario, on the task of ``clock``
