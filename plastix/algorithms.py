@@ -15,7 +15,7 @@ from typing import Literal
 from plastix.agents import DQN, SAC, DrQEps, DrQV2
 from plastix.errors import unknown
 from plastix.es import OpenAIES
-from plastix.onpolicy import PPO, REINFORCE, RecurrentPPO
+from plastix.onpolicy import PPO, REINFORCE, RecurrentPPO, StatefulPPO
 from plastix.training import iterative, offpolicy
 from plastix.training.program import Program
 
@@ -122,6 +122,17 @@ ALGORITHMS: dict[str, Algorithm] = {
             ),
             iterative.IterativeProgram,
             "PPO with a GRU or LSTM memory, truncated BPTT",
+            _ppo_budget,
+        ),
+        Algorithm(
+            "ppo-s2pg",
+            "iterative",
+            StatefulPPO.Config,
+            lambda c, r, e, o: iterative.build(
+                StatefulPPO, c, r, e, o, fixed=True, per_update=c.epochs * c.minibatches
+            ),
+            iterative.IterativeProgram,
+            "PPO with a stochastic internal state (S2PG): memory without BPTT",
             _ppo_budget,
         ),
         Algorithm(

@@ -84,7 +84,8 @@ def _predict(program: Program, policies, seed: int, obs, deterministic: bool, ke
         obs = obs[None]
     key = jax.random.key(0) if key is None else key
     action = program.act(policy, obs, key, deterministic)
-    return np.asarray(action[0] if single else action)
+    # ppo-s2pg acts with (action, next internal state)
+    return jax.tree.map(lambda x: np.asarray(x[0] if single else x), action)
 
 
 def agent_config(name: str, options: dict):

@@ -156,7 +156,7 @@ def test_interventions_a_program_cannot_take_are_refused_before_compiling():
     with pytest.raises(
         ConfigError,
         match="reset needs named networks with an optimizer state, which es does not have; "
-        "it applies to dqn, drq-eps, drqv2, ppo, ppo-gru, reinforce, sac",
+        "it applies to dqn, drq-eps, drqv2, ppo, ppo-gru, ppo-s2pg, reinforce, sac",
     ):
         plastix.train(
             "es",

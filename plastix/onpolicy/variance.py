@@ -95,9 +95,10 @@ def bias_test(diff: np.ndarray) -> dict:
     ``‖mean‖²`` has expectation ``tr Σ / N``; with the effective dimension
     ``d = (tr Σ)² / tr Σ²`` it is about ``χ²_d · tr Σ / (N d)`` (Satterthwaite), which gives
     ``bias_ratio`` (≈ 1 when unbiased) and a p-value ``bias_p``."""
-    n = len(diff)
+    n, dim = diff.shape
     centred = diff - diff.mean(axis=0)
-    gram = centred @ centred.T / (n - 1)  # N x N: the same non-zero spectrum as Σ
+    # the smaller of the N x N Gram matrix and the P x P covariance: the same non-zero spectrum
+    gram = (centred @ centred.T if n <= dim else centred.T @ centred) / (n - 1)
     trace = float(np.trace(gram))
     if trace <= 0:
         return {"bias_ratio": 0.0, "bias_p": 1.0}
