@@ -68,10 +68,24 @@ AGENTS = {
         "64",
     ],
     "reinforce": ["--env", "CartPole-v1", "--steps", "1000", "--episodes-per-iteration", "2"],
+    "ppo-gru": [
+        *("--env", "pomdp:CartPole-v1", "--steps", "1024", "--parallel-envs", "4"),
+        *("--rollout-steps", "64", "--memory-size", "6"),  # not the torso's width
+    ],
+    "ppo-s2pg": [
+        *("--env", "pomdp:CartPole-v1", "--steps", "1024", "--parallel-envs", "4"),
+        *("--rollout-steps", "64", "--state-size", "3"),
+    ],
 }
 
 
-@pytest.mark.parametrize("agent", list(AGENTS))
+SLOW_AGENTS = ("ppo-gru", "ppo-s2pg")  # about a minute each; PPO's own case runs by default
+
+
+@pytest.mark.parametrize(
+    "agent",
+    [pytest.param(a, marks=pytest.mark.slow) if a in SLOW_AGENTS else a for a in AGENTS],
+)
 def test_every_cure_runs_on_every_agent_through_the_cli(agent, tmp_path):
     from plastix import api
     from plastix.cli import main

@@ -90,3 +90,20 @@ def test_memory_learns_cartpole_without_velocities(tmp_path):
 
     assert (train("ppo") <= 150).all()
     assert (train("ppo-gru") >= 300).all()
+
+
+def test_redo_marks_the_memory_cells_input_rows_of_a_dormant_torso_unit():
+    from plastix.plasticity.interventions.redo import redo_masks
+
+    m = method()  # a 16-unit torso, an 8-unit GRU
+    params = m.policy.init(jax.random.key(0))
+    h = jnp.ones((32, 16)).at[:, 3].set(0.0)  # unit 3 of the torso never fires
+    incoming, outgoing = redo_masks(params, {"actor": [{"torso/dense_0": h}]}, 0.0, ("actor",))
+    assert incoming["actor"]["torso"]["dense_0"]["kernel"][:, 3].all()
+    assert incoming["actor"]["torso"]["dense_0"]["kernel"].sum() == 2  # CartPole's 2 inputs
+    cell = outgoing["actor"]["memory"]
+    for gate in ("ir", "iz", "in"):
+        assert cell[gate]["kernel"][3].all() and cell[gate]["kernel"].sum() == 8
+    for gate in ("hr", "hz", "hn"):
+        assert not cell[gate]["kernel"].any()
+    assert not outgoing["actor"]["head"]["kernel"].any()

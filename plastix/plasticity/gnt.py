@@ -21,7 +21,7 @@ from flax import struct
 
 from plastix import optim
 from plastix.plasticity.interventions.cbp import hidden_layers, lowest, utility
-from plastix.plasticity.interventions.redo import _get_path, mark_units
+from plastix.plasticity.interventions.redo import _get_path, mark_units, outgoing_kernel
 
 DECAY = 0.99
 """η, the running average's decay (the authors' value)."""
@@ -75,7 +75,7 @@ def step(
         h = activations[layer]
         units = ages[layer].shape[0]
         age = ages[layer] + every
-        now = utility(h, _get_path(params, f"{following}/kernel"), units)
+        now = utility(h, outgoing_kernel(wrapped, NET, following), units)
         u = DECAY * utilities[layer] + (1 - DECAY) * now
         corrected = u / (1 - DECAY ** age.astype(jnp.float32))
         mature = age > config.maturity

@@ -26,6 +26,8 @@ import jax
 from plastix.errors import ConfigError
 
 LAYER_SCOPES = ("encoder", "trunk", "torso")
+MEMORY = "memory"
+"""the recurrent cell of a network with a memory: its input kernels take the torso's units."""
 
 
 PER_UNIT = ("norm_", "diag_")
@@ -41,6 +43,8 @@ def layers_of(network_params: dict) -> list[str]:
             names = [n for n in network_params[scope] if not n.startswith(PER_UNIT)]
             names.sort(key=lambda n: int(n.rsplit("_", 1)[1]))
             layers += [f"{scope}/{n}" for n in names]
+    if MEMORY in network_params:  # a recurrent cell between the torso and the head (ppo-gru)
+        layers.append(MEMORY)
     if "head" in network_params:
         layers.append("head")
     return layers

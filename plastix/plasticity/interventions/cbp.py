@@ -40,6 +40,7 @@ from plastix.plasticity.interventions.redo import (
     _get_path,
     layered_networks,
     mark_units,
+    outgoing_kernel,
     recycle,
 )
 from plastix.plasticity.selectors import layers_of
@@ -110,7 +111,7 @@ def replace_units(agent, state, key, batch, eligible: dict, counts: dict, networ
         for layer, following in hidden_layers(params[net]):
             name = f"{net}/{layer}"
             kernel = _get_path(params, f"{name}/kernel")
-            next_kernel = _get_path(params, f"{net}/{following}/kernel")
+            next_kernel = outgoing_kernel(params, net, following)
             units = kernel.shape[-1]
             scores = jnp.stack(
                 [

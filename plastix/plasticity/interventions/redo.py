@@ -14,7 +14,7 @@ from plastix.errors import ConfigError, check_types, require
 from plastix.keys import Stream
 from plastix.plasticity.interventions.base import Periodic, check_every, consistent, where
 from plastix.plasticity.metrics import dormant_mask
-from plastix.plasticity.selectors import layers_of
+from plastix.plasticity.selectors import MEMORY, layers_of
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,16 @@ def _unit_dormant(h: jax.Array, tau: float, units: int) -> jax.Array:
     return outputs.reshape(-1, units).all(axis=0)
 
 
+def outgoing_kernel(params, net: str, following: str) -> jax.Array:
+    """The weights out of a layer's units into ``following``: its kernel, or for a recurrent
+    cell the input kernels of all its gates side by side (``[units, gates × memory]``)."""
+    if following == MEMORY:
+        cell = params[net][MEMORY]
+        gates = [cell[g]["kernel"] for g in sorted(cell) if g.startswith("i")]
+        return jnp.concatenate(gates, axis=-1)
+    return _get_path(params, f"{net}/{following}/kernel")
+
+
 def mark_units(incoming, outgoing, params, net, layer, following, units_mask, h):
     """Marks in the ``incoming`` and ``outgoing`` masks (trees like ``params``) the weights into
     the units ``units_mask`` selects of ``net/layer`` (kernel column / conv filter, bias,
@@ -89,6 +99,16 @@ def mark_units(incoming, outgoing, params, net, layer, following, units_mask, h)
         if norm.split("/")[1] in params[net][scope]:
             for leaf in ("scale", "bias"):
                 incoming = _set_path(incoming, f"{net}/{norm}/{leaf}", units_mask)
+    if following == MEMORY:  # a recurrent cell: the unit feeds a row of each input kernel
+        copies = h.shape[-1] // units
+        tiled = jnp.tile(units_mask, (1,) * (units_mask.ndim - 1) + (copies,))
+        for gate in sorted(params[net][MEMORY]):
+            if gate.startswith("i"):  # GRU: ir, iz, in; LSTM: ii, if, ig, io
+                path = f"{net}/{MEMORY}/{gate}/kernel"
+                gate_kernel = _get_path(params, path)
+                mask = _on_axis(tiled, ensemble, 2, gate_kernel.ndim)
+                outgoing = _set_path(outgoing, path, jnp.broadcast_to(mask, gate_kernel.shape))
+        return incoming, outgoing
     next_path = f"{net}/{following}/kernel"
     next_kernel = _get_path(params, next_path)
     if h.ndim == 4 and not following.startswith("encoder/"):
