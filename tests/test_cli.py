@@ -64,7 +64,8 @@ def test_agent_help_shows_every_option(capsys):
     [
         (
             ["train", "trpo"],
-            "unknown agent 'trpo'. Valid choices: dqn, drq-eps, drqv2, es, ppo, reinforce, sac",
+            "unknown agent 'trpo'. Valid choices: dqn, drq-eps, drqv2, es, ppo, ppo-gru, "
+            "ppo-s2pg, reinforce, sac",
         ),
         (["train", "dqn", "--env", "Nope-v0"], "Valid choices: Acrobot-v1"),
         (["train", "dqn", "--env", "Pendulum-v1"], "dqn needs a discrete action space"),
