@@ -55,6 +55,21 @@ def _ppo_budget(config) -> str | None:
     return None
 
 
+def _ppo_family(method_cls, summary: str) -> Algorithm:
+    """PPO and its variants: fixed-length iterations of ``epochs × minibatches`` updates."""
+    return Algorithm(
+        method_cls.name,
+        "iterative",
+        method_cls.Config,
+        lambda c, r, e, o: iterative.build(
+            method_cls, c, r, e, o, fixed=True, per_update=c.epochs * c.minibatches
+        ),
+        iterative.IterativeProgram,
+        summary,
+        _ppo_budget,
+    )
+
+
 ALGORITHMS: dict[str, Algorithm] = {
     a.name: a
     for a in (
@@ -102,39 +117,9 @@ ALGORITHMS: dict[str, Algorithm] = {
             iterative.IterativeProgram,
             "REINFORCE with baselines",
         ),
-        Algorithm(
-            "ppo",
-            "iterative",
-            PPO.Config,
-            lambda c, r, e, o: iterative.build(
-                PPO, c, r, e, o, fixed=True, per_update=c.epochs * c.minibatches
-            ),
-            iterative.IterativeProgram,
-            "PPO (clip, GAE)",
-            _ppo_budget,
-        ),
-        Algorithm(
-            "ppo-gru",
-            "iterative",
-            RecurrentPPO.Config,
-            lambda c, r, e, o: iterative.build(
-                RecurrentPPO, c, r, e, o, fixed=True, per_update=c.epochs * c.minibatches
-            ),
-            iterative.IterativeProgram,
-            "PPO with a GRU or LSTM memory, truncated BPTT",
-            _ppo_budget,
-        ),
-        Algorithm(
-            "ppo-s2pg",
-            "iterative",
-            StatefulPPO.Config,
-            lambda c, r, e, o: iterative.build(
-                StatefulPPO, c, r, e, o, fixed=True, per_update=c.epochs * c.minibatches
-            ),
-            iterative.IterativeProgram,
-            "PPO with a stochastic internal state (S2PG): memory without BPTT",
-            _ppo_budget,
-        ),
+        _ppo_family(PPO, "PPO (clip, GAE)"),
+        _ppo_family(RecurrentPPO, "PPO with a GRU or LSTM memory, truncated BPTT"),
+        _ppo_family(StatefulPPO, "PPO with a stochastic internal state (S2PG), no BPTT"),
         Algorithm(
             "es",
             "iterative",

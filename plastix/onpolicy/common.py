@@ -242,24 +242,22 @@ def rollout(env, policy: Policy, actor_params, carry: EnvCarry, key: jax.Array, 
         ts, state = jax.vmap(env.step)(
             jax.random.split(env_key, n), carry.state, policy.to_env(action)
         )
-        done = ts.terminated | ts.truncated
-        ret = carry.episode_return + ts.reward
-        length = carry.episode_length + 1
-        traj = Trajectory(
-            carry.obs,
-            action,
-            log_prob,
-            ts.reward,
-            ts.terminated,
-            done,
-            ts.final_obs,
-            ret,
-            length,
-        )
-        new = EnvCarry(state, ts.obs, jnp.where(done, 0.0, ret), jnp.where(done, 0, length))
-        return new, traj
+        return record_step(carry, action, log_prob, ts, state)
 
     return jax.lax.scan(step, carry, jax.random.split(key, steps))
+
+
+def record_step(carry: EnvCarry, action, log_prob, ts, state) -> tuple[EnvCarry, Trajectory]:
+    """One roll-out step's transition, and the environments after it with their running
+    episode statistics (restarted where an episode ended)."""
+    done = ts.terminated | ts.truncated
+    ret = carry.episode_return + ts.reward
+    length = carry.episode_length + 1
+    traj = Trajectory(
+        carry.obs, action, log_prob, ts.reward, ts.terminated, done, ts.final_obs, ret, length
+    )
+    new = EnvCarry(state, ts.obs, jnp.where(done, 0.0, ret), jnp.where(done, 0, length))
+    return new, traj
 
 
 @struct.dataclass

@@ -27,7 +27,7 @@ from flax import struct
 from plastix.envs.continual import pinned
 from plastix.errors import ConfigError, require
 from plastix.nets import ACTIVATIONS, MLPTorso, NetSpec, default_init, encode, layer_outputs
-from plastix.onpolicy.common import EnvCarry, Policy, Trajectory, episodes, gae, reset_envs
+from plastix.onpolicy.common import EnvCarry, Policy, episodes, gae, record_step, reset_envs
 from plastix.onpolicy.ppo import PPO, PPOConfig, PPOState
 
 CELLS = ("gru", "lstm")
@@ -207,22 +207,9 @@ class RecurrentPPO(PPO):
             _, next_value = policy.step(
                 policy.critic, params["critic"], critic, ts.final_obs, jnp.zeros(n, bool)
             )
-            done = ts.terminated | ts.truncated
-            ret, length = c.envs.episode_return + ts.reward, c.envs.episode_length + 1
-            traj = Trajectory(
-                obs,
-                action,
-                policy.log_prob(dist, action),
-                ts.reward,
-                ts.terminated,
-                done,
-                ts.final_obs,
-                ret,
-                length,
-            )
-            envs = EnvCarry(state, ts.obs, jnp.where(done, 0.0, ret), jnp.where(done, 0, length))
+            envs, traj = record_step(c.envs, action, policy.log_prob(dist, action), ts, state)
             record = (traj, c.start, value, next_value, c.actor, c.critic)
-            return MemoryCarry(envs, actor, critic, done), record
+            return MemoryCarry(envs, actor, critic, traj.done), record
 
         steps = self.config.rollout_steps
         return jax.lax.scan(step, carry, jax.random.split(key, steps))
