@@ -24,7 +24,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-PLASTIX = [sys.executable, "-m", "plastix.cli"]
+PLASTIX = [sys.executable, "-m", "plastix"]
 TEMPERATURES = ("1.0", "0.5", "0.25")
 HERE = Path(__file__).resolve().parent
 

@@ -5,7 +5,8 @@ A roll-out runs the trained model on one held-out task for ``episodes`` episodes
 ``context_episodes`` whole episodes: it grows, and once full it slides by one whole episode
 at each episode start (so positions always line up with episode steps as in training, and the
 context is never padded with fake tokens). At each episode start the kept episodes are
-re-encoded in one prefill; every step after that costs one token through the KV cache. All
+re-encoded in one prefill; every step after that costs one token through the KV cache (the
+transformer) or one step of the recurrence at constant cost (S5, LRU). All
 tasks and roll-outs are one compiled program.
 
 Bandits have one episode of ``horizon`` pulls and report cumulative pseudo-regret; episodic
@@ -19,7 +20,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from plastix.icrl.tasks import Family
-from plastix.icrl.transformer import empty_cache, pad_cache
 
 
 def rollout(model, params, family: Family, task, key, episodes: int, temperature: float = 1.0):
@@ -39,9 +39,9 @@ def rollout(model, params, family: Family, task, key, episodes: int, temperature
             start = jnp.maximum(e - k + 1, 0) * h
             window = [jax.lax.dynamic_slice_in_dim(b, start, prefix, 0)[None] for b in buffers]
             _, cache = model.apply(params, *window, method="prefill")
-            cache = pad_cache(cache, model.max_len)
+            cache = model.pad_cache(cache)
         else:
-            cache = empty_cache(model, 1)
+            cache = model.empty_cache(1)
         base = jnp.minimum(e, k - 1) * h
         obs, state = env.reset_to(reset_key, task)
 

@@ -1,6 +1,7 @@
 """Training Algorithm Distillation and the Decision-Pretrained Transformer on a dataset.
 
-Both train one causal ``HistoryTransformer`` on windows of learning histories and differ only
+Both train one causal sequence model (``--model``: a ``HistoryTransformer`` or an S5 / LRU
+``HistoryRecurrence``) on windows of learning histories and differ only
 in the label at each position (the token layout is in ``plastix.icrl.transformer``):
 
 - **AD** (Laskin et al. 2022): the label at step ``t`` is the source's own action ``a_t``;
@@ -30,11 +31,13 @@ import numpy as np
 import optax
 
 from plastix.errors import ConfigError, require
+from plastix.icrl.recurrence import HistoryRecurrence
 from plastix.icrl.tasks import LABELLED, Family
 from plastix.icrl.transformer import HistoryTransformer
 from plastix.runs import MetricLog, atomic_write_bytes, atomic_write_json, read_json
 
 METHODS = ("ad", "dpt")
+MODELS = ("transformer", "s5", "lru")
 CHECKPOINT = "checkpoint.msgpack"
 
 
@@ -42,17 +45,27 @@ CHECKPOINT = "checkpoint.msgpack"
 class ModelConfig:
     method: str = "ad"
     """ad (predict the source's next action) or dpt (predict the optimal action)."""
+    model: str = "transformer"
+    """sequence model: transformer (causal attention, KV cache), s5 or lru (linear
+    recurrences, a scan for training and constant-cost steps for acting)."""
     context_episodes: int = 4
     """episodes per context window (bandits: always 1, the whole horizon)."""
     dim: int = 64
-    """transformer width."""
+    """model width."""
     layers: int = 2
-    """transformer blocks."""
+    """blocks."""
     heads: int = 4
-    """attention heads."""
+    """attention heads (transformer)."""
+    state_size: int = 64
+    """complex states per layer (s5, lru)."""
 
     def __post_init__(self):
         require(self.method in METHODS, f"method must be one of {', '.join(METHODS)}")
+        require(
+            self.model in MODELS,
+            f"model must be one of {', '.join(MODELS)}, got {self.model!r}",
+        )
+        require(self.state_size >= 1, f"state_size must be >= 1, got {self.state_size}")
         require(self.context_episodes >= 1, "context_episodes must be >= 1")
         require(self.dim >= 1 and self.layers >= 1 and self.heads >= 1, "dim, layers, heads >= 1")
         require(self.dim % self.heads == 0, f"dim ({self.dim}) must be a multiple of heads")
@@ -82,9 +95,13 @@ def context_length(family: Family, model: ModelConfig) -> int:
     return family.horizon * (model.context_episodes if family.episodic else 1)
 
 
-def make_model(family: Family, model: ModelConfig) -> HistoryTransformer:
-    return HistoryTransformer(
-        family.num_actions, context_length(family, model), model.dim, model.layers, model.heads
+def make_model(family: Family, model: ModelConfig):
+    """A ``HistoryTransformer`` or ``HistoryRecurrence`` (the same interface)."""
+    length = context_length(family, model)
+    if model.model == "transformer":
+        return HistoryTransformer(family.num_actions, length, model.dim, model.layers, model.heads)
+    return HistoryRecurrence(
+        family.num_actions, length, model.model, model.dim, model.layers, model.state_size
     )
 
 

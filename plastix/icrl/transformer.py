@@ -20,6 +20,14 @@ import jax
 import jax.numpy as jnp
 
 
+def token_features(obs, prev_action, prev_reward, num_actions: int):
+    """``[obs, onehot(a), r, onehot(a)·r]`` of each step (−1 = no previous action)."""
+    action = jax.nn.one_hot(prev_action, num_actions)
+    reward = prev_reward[..., None].astype(jnp.float32)
+    # the action-reward product lets one attention average read per-action mean rewards
+    return jnp.concatenate([obs.astype(jnp.float32), action, reward, action * reward], axis=-1)
+
+
 def _attend(q, k, v, mask):
     """``q [B, Tq, H, D]``, ``k, v [B, Tk, H, D]``, ``mask [B|1, Tq, Tk]`` (True = attend)."""
     logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) / jnp.sqrt(q.shape[-1]).astype(q.dtype)
@@ -79,11 +87,7 @@ class HistoryTransformer(nn.Module):
         self.head = nn.Dense(self.num_actions)
 
     def tokens(self, obs, prev_action, prev_reward):
-        action = jax.nn.one_hot(prev_action, self.num_actions)
-        reward = prev_reward[..., None].astype(jnp.float32)
-        # the action-reward product lets one attention average read per-action mean rewards
-        parts = [obs.astype(jnp.float32), action, reward, action * reward]
-        return self.embed(jnp.concatenate(parts, axis=-1))
+        return self.embed(token_features(obs, prev_action, prev_reward, self.num_actions))
 
     def prefill(self, obs, prev_action, prev_reward):
         """Logits ``[B, T, A]`` and the cache ``[(k, v)] * layers`` of the ``T`` tokens."""
@@ -112,11 +116,14 @@ class HistoryTransformer(nn.Module):
             new_cache.append(kv)
         return self.head(self.ln_f(x))[:, 0], new_cache
 
+    def empty_cache(self, batch: int, dtype=jnp.float32):
+        """A zero cache of ``max_len`` positions."""
+        shape = (batch, self.max_len, self.heads, self.dim // self.heads)
+        return [(jnp.zeros(shape, dtype), jnp.zeros(shape, dtype)) for _ in range(self.layers)]
 
-def empty_cache(model: HistoryTransformer, batch: int, dtype=jnp.float32):
-    """A zero cache of ``model.max_len`` positions."""
-    shape = (batch, model.max_len, model.heads, model.dim // model.heads)
-    return [(jnp.zeros(shape, dtype), jnp.zeros(shape, dtype)) for _ in range(model.layers)]
+    def pad_cache(self, cache):
+        """Pads a prefill's cache ``[B, T, H, D]`` to ``max_len`` positions."""
+        return pad_cache(cache, self.max_len)
 
 
 def pad_cache(cache, max_len: int):
