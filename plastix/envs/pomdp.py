@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from plastix.envs.base import TimeStep
@@ -100,7 +101,7 @@ class CueState:
     t: jax.Array
 
 
-MOVES = jnp.array([[0, 0], [0, -1], [0, 1], [-1, 0], [1, 0]], jnp.int32)
+MOVES = np.array([[0, 0], [0, -1], [0, 1], [-1, 0], [1, 0]], np.int32)
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,7 @@ class CueRoom:
 
     def step(self, key, state: CueState, action):
         move = jnp.where(state.t == 0, 0, action)  # the cue step: stay whatever the action
-        pos = jnp.clip(state.pos + MOVES[move], 0, self.size - 1)
+        pos = jnp.clip(state.pos + jnp.asarray(MOVES)[move], 0, self.size - 1)
         t1 = state.t + 1
         terminated = jnp.all(pos == state.goal)
         truncated = (t1 >= self.horizon) & ~terminated
