@@ -1,50 +1,81 @@
-"""plastix: plasticity loss and its cures in deep RL, on JAX."""
+"""plastix: plasticity loss and its cures in deep RL, on JAX.
 
-from plastix import _xla  # noqa: F401  (first: sets XLA_FLAGS before a JAX backend starts)
+Importing plastix has no side effect on the process: the names below load their modules when
+first used, and nothing touches the CPU affinity or ``XLA_FLAGS`` unless asked
+(``PLASTIX_CPU_CORES``; see ``plastix/_xla.py``). The ``plastix`` command applies the CPU
+settings the installed JAX needs before it starts JAX.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from plastix import _xla
 from plastix._version import __version__
-from plastix.agents import DQN, SAC, DQNConfig, SACConfig
-from plastix.algorithms import ALGORITHMS
-from plastix.api import (
-    Policy,
-    TrainResult,
-    load_policy,
-    read_record,
-    rerun,
-    resume,
-    run_training,
-    train,
-)
-from plastix.config import RunConfig
-from plastix.envs import make_env
-from plastix.errors import ConfigError, TrainingDiverged
-from plastix.es import ESConfig
-from plastix.onpolicy import PPOConfig, REINFORCEConfig
-from plastix.plasticity.config import (
-    AugmentConfig,
-    CBPConfig,
-    CReLUConfig,
-    FourierConfig,
-    InjectConfig,
-    L2Config,
-    L2InitConfig,
-    NaPConfig,
-    ParsevalConfig,
-    PlasticityConfig,
-    PrimeConfig,
-    ReDoConfig,
-    ReplayScheduleConfig,
-    ResetConfig,
-    ShrinkPerturbConfig,
-    TRACConfig,
-    WeightClipConfig,
-)
-from plastix.plasticity.diagnostics import DiagnosticsConfig
-from plastix.plasticity.interventions import Intervention, Moment
-from plastix.plasticity.interventions import register as register_intervention
-from plastix.plasticity.replay_ratio import ReplayRatioSchedule
-from plastix.runs import load_runs, load_summary
 
-AGENTS = ALGORITHMS  # the name the first versions used
+_xla.configure_if_asked()
+
+_EXPORTS = {
+    "DQN": ("plastix.agents", "DQN"),
+    "SAC": ("plastix.agents", "SAC"),
+    "DQNConfig": ("plastix.agents", "DQNConfig"),
+    "SACConfig": ("plastix.agents", "SACConfig"),
+    "ALGORITHMS": ("plastix.algorithms", "ALGORITHMS"),
+    "Policy": ("plastix.api", "Policy"),
+    "TrainResult": ("plastix.api", "TrainResult"),
+    "load_policy": ("plastix.api", "load_policy"),
+    "read_record": ("plastix.api", "read_record"),
+    "rerun": ("plastix.api", "rerun"),
+    "resume": ("plastix.api", "resume"),
+    "run_training": ("plastix.api", "run_training"),
+    "train": ("plastix.api", "train"),
+    "RunConfig": ("plastix.config", "RunConfig"),
+    "make_env": ("plastix.envs", "make_env"),
+    "ConfigError": ("plastix.errors", "ConfigError"),
+    "TrainingDiverged": ("plastix.errors", "TrainingDiverged"),
+    "ESConfig": ("plastix.es", "ESConfig"),
+    "PPOConfig": ("plastix.onpolicy", "PPOConfig"),
+    "REINFORCEConfig": ("plastix.onpolicy", "REINFORCEConfig"),
+    "AugmentConfig": ("plastix.plasticity.config", "AugmentConfig"),
+    "CBPConfig": ("plastix.plasticity.config", "CBPConfig"),
+    "CReLUConfig": ("plastix.plasticity.config", "CReLUConfig"),
+    "FourierConfig": ("plastix.plasticity.config", "FourierConfig"),
+    "InjectConfig": ("plastix.plasticity.config", "InjectConfig"),
+    "L2Config": ("plastix.plasticity.config", "L2Config"),
+    "L2InitConfig": ("plastix.plasticity.config", "L2InitConfig"),
+    "NaPConfig": ("plastix.plasticity.config", "NaPConfig"),
+    "ParsevalConfig": ("plastix.plasticity.config", "ParsevalConfig"),
+    "PlasticityConfig": ("plastix.plasticity.config", "PlasticityConfig"),
+    "PrimeConfig": ("plastix.plasticity.config", "PrimeConfig"),
+    "ReDoConfig": ("plastix.plasticity.config", "ReDoConfig"),
+    "ReplayScheduleConfig": ("plastix.plasticity.config", "ReplayScheduleConfig"),
+    "ResetConfig": ("plastix.plasticity.config", "ResetConfig"),
+    "ShrinkPerturbConfig": ("plastix.plasticity.config", "ShrinkPerturbConfig"),
+    "TRACConfig": ("plastix.plasticity.config", "TRACConfig"),
+    "WeightClipConfig": ("plastix.plasticity.config", "WeightClipConfig"),
+    "DiagnosticsConfig": ("plastix.plasticity.diagnostics", "DiagnosticsConfig"),
+    "Intervention": ("plastix.plasticity.interventions", "Intervention"),
+    "Moment": ("plastix.plasticity.interventions", "Moment"),
+    "register_intervention": ("plastix.plasticity.interventions", "register"),
+    "ReplayRatioSchedule": ("plastix.plasticity.replay_ratio", "ReplayRatioSchedule"),
+    "load_runs": ("plastix.runs", "load_runs"),
+    "load_summary": ("plastix.runs", "load_summary"),
+    "AGENTS": ("plastix.algorithms", "ALGORITHMS"),  # the name the first versions used
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        module, attr = _EXPORTS[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'plastix' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_EXPORTS])
+
 
 __all__ = [
     "AGENTS",

@@ -1,28 +1,25 @@
-"""JAX settings plastix needs before JAX starts its CPU backend.
+"""CPU placement and settings, applied only when asked for.
 
-jaxlib 0.10's CPU runtime can lose a running computation: a compiled call never completes,
-every thread sleeps, and the process hangs with the main thread waiting for a result buffer.
-plastix's seed-vmapped training chunks hit this often. Measured on a 2-core machine with a
-6,000-step, 2-seed SAC run (several runs side by side to load the machine):
+An earlier plastix (its runner before the one-runner rewrite) hung on jaxlib 0.10's CPU
+runtime: a compiled call never completed, every thread slept, and the process waited forever
+for a result buffer — 4 of 5 small loaded SAC runs. Pinning the process to one core (with
+XLA's multi-threaded Eigen and JAX's asynchronous CPU dispatch off) avoided it, and plastix
+did that at import, to every process that imported it. ``benchmarks/hang_study.py`` counts
+hangs over loaded runs per setting, jaxlib and commit (``benchmarks/results/hang-study.md``):
+the current code does not hang unguarded, so nothing is applied by default any more.
 
-- defaults: 4 of 5 runs hung;
-- ``--xla_cpu_multi_thread_eigen=false``: 1 of 6 hung;
-- that flag and ``jax_cpu_enable_async_dispatch=False``: still hangs (1 of 4);
-- the process pinned to one core: none of 12 hung.
-
-So on a machine where JAX can only use the CPU, importing plastix pins the process to one core
-(``PLASTIX_CPU_CORES=N`` allows N cores, ``all`` leaves the affinity alone — at the risk
-above). It takes a core no other plastix process holds (each holds a lock file per core it
-took, ``$TMPDIR/plastix-cores-$UID/N.lock`` or ``$PLASTIX_CORE_LOCKS``, released when the
-process ends, however it ends), so runs started side by side spread over the cores instead of
-taking turns on the first one (two DQN runs on one core: 2.7 times slower each); when every
-allowed core is held, it shares one chosen by its process id. It also turns off XLA's
-multi-threaded Eigen and JAX's asynchronous CPU dispatch. The cost on 2 cores (one run
-alone): 8–25% fewer steps per second (DQN CartPole 1,168 → 966 with 1 seed, 1,274 → 1,167
-with 8; SAC Pendulum with 4 seeds 177 → 132). Nothing changes where a GPU plugin is installed
-and ``JAX_PLATFORMS`` does not force the CPU. All of this is read when JAX first starts a
-backend, so it happens at ``import plastix``: import plastix before your first JAX computation.
-``PLASTIX_KEEP_XLA_FLAGS=1`` leaves every setting alone.
+- ``import plastix`` and the ``plastix`` command leave the process alone — its CPU affinity,
+  ``XLA_FLAGS``, JAX's settings — unless ``PLASTIX_CPU_CORES=N`` is set before the import:
+  then the process takes ``N`` cores no other plastix process holds (runs started side by
+  side spread over the cores instead of taking turns on the first: two DQN runs on one core
+  were 2.7 times slower each), and the flags above are set before JAX starts. The guard
+  costs 8–25% of steps per second alone; use it where a run hangs.
+- A core is held through a lock file per core (``$TMPDIR/plastix-cores-$UID/N.lock`` or
+  ``$PLASTIX_CORE_LOCKS``), released when the process ends however it ends; when every allowed
+  core is held, a process shares one chosen by its process id. Ray tasks on a CPU-only
+  cluster take a free core each (``take_free_core``) so that tasks side by side do not share.
+- ``PLASTIX_KEEP_XLA_FLAGS=1`` (or ``PLASTIX_CPU_CORES=all``) leaves every setting alone.
+  Nothing changes where a GPU plugin is installed and ``JAX_PLATFORMS`` does not force the CPU.
 """
 
 from __future__ import annotations
@@ -148,19 +145,24 @@ def pin_threads(cores: set[int]) -> None:
             pass
 
 
-def configure() -> None:
-    if os.environ.get("PLASTIX_KEEP_XLA_FLAGS") or not cpu_only():
+_configured = False
+
+
+def configure_if_asked() -> None:
+    """At ``import plastix``: the guard, only where ``PLASTIX_CPU_CORES`` asks for it."""
+    global _configured
+    setting = os.environ.get("PLASTIX_CPU_CORES")
+    if _configured or not setting or os.environ.get("PLASTIX_KEEP_XLA_FLAGS") or not cpu_only():
         return
-    pin_cores(os.environ.get("PLASTIX_CPU_CORES", "1"))
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_cpu_multi_thread_eigen" not in flags:
-        os.environ["XLA_FLAGS"] = f"{flags} {FLAG}".strip()
+    _configured = True
+    if pin_cores(setting) is None:  # "all": no pin, and the flags only go with one
+        return
+    current = os.environ.get("XLA_FLAGS", "")
+    if "xla_cpu_multi_thread_eigen" not in current:
+        os.environ["XLA_FLAGS"] = f"{current} {FLAG}".strip()
     import jax
 
     jax.config.update("jax_cpu_enable_async_dispatch", False)
-
-
-configure()
 
 
 CACHE_SETTING = "PLASTIX_COMPILATION_CACHE"

@@ -1,10 +1,9 @@
 import os
 import tempfile
 
-# Tests run on the CPU. plastix pins a CPU-only process to one core (see plastix/_xla.py);
-# under pytest-xdist each worker takes its own core, so the suite still uses every core. The
-# controller pins itself too when it imports plastix, so the cores are noted before that and
-# handed to the workers through the environment.
+# Tests run on the CPU with plastix's defaults (nothing pinned, XLA's own flags; see
+# plastix/_xla.py); under pytest-xdist each worker takes its own core, so workers do not take
+# turns. The cores are noted once and handed to the workers through the environment.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # Programs compiled by one test (or one process) are loaded by the next that needs them.
 os.environ.setdefault(
@@ -19,4 +18,4 @@ if hasattr(os, "sched_setaffinity"):
     if _worker.startswith("gw"):
         os.sched_setaffinity(0, {_cores[int(_worker[2:]) % len(_cores)]})
 
-import plastix  # noqa: E402,F401  (sets up JAX before any test starts a backend)
+import plastix  # noqa: E402,F401  (PLASTIX_CPU_CORES, if the user set it, before any backend)

@@ -1,6 +1,7 @@
-"""The one-core pin of a CPU-only process (plastix/_xla.py): processes started side by side take
-different cores, a core is free again once its holder ends (even killed), and
-``PLASTIX_CPU_CORES=all`` leaves the affinity alone."""
+"""CPU placement (plastix/_xla.py): importing plastix changes nothing in the process unless
+``PLASTIX_CPU_CORES`` asks; processes that ask (and CLI runs, where jaxlib needs the guard)
+take different cores side by side, a core is free again once its holder ends (even killed),
+and ``PLASTIX_CPU_CORES=all`` leaves the affinity alone."""
 
 import os
 import signal
@@ -15,7 +16,8 @@ import os, sys
 os.sched_setaffinity(0, {cores})  # the whole machine, or the affinity a Ray worker inherits
 import plastix  # noqa: F401
 {then}
-print(",".join(map(str, sorted(os.sched_getaffinity(0)))), flush=True)
+flags = os.environ.get("XLA_FLAGS", "-")
+print(",".join(map(str, sorted(os.sched_getaffinity(0)))), flags, flush=True)
 sys.stdin.read()  # holds its core until the test lets it go
 """
 DRIVER = "from plastix import _xla; _xla.release_cores()"  # what the Ray driver does
@@ -26,13 +28,21 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+CLI = (  # the command line (its output put aside), then hold
+    "import contextlib, io; from plastix.cli import main\n"
+    "with contextlib.redirect_stdout(io.StringIO()): main(['--help'])"
+)
+
+
 def start(tmp_path, cores=None, then="", **env):
+    env.setdefault("PLASTIX_CPU_CORES", "1")
     environ = {
         k: v
         for k, v in os.environ.items()
         if k not in ("PLASTIX_KEEP_XLA_FLAGS", "PLASTIX_CPU_CORES")
     }
-    environ.update(JAX_PLATFORMS="cpu", PLASTIX_CORE_LOCKS=str(tmp_path), **env)
+    environ.update(JAX_PLATFORMS="cpu", PLASTIX_CORE_LOCKS=str(tmp_path))
+    environ.update({k: v for k, v in env.items() if v is not None})
     return subprocess.Popen(
         [sys.executable, "-c", CHILD.format(cores=set(cores or CORES), then=then)],
         stdin=subprocess.PIPE,
@@ -45,7 +55,7 @@ def start(tmp_path, cores=None, then="", **env):
 def cores_of(process) -> set[int]:
     line = process.stdout.readline()
     assert line, "the child ended before it printed its cores"
-    return {int(c) for c in line.split(",")}
+    return {int(c) for c in line.split()[0].split(",")}
 
 
 def finish(*processes):
@@ -100,3 +110,32 @@ def test_ray_tasks_beside_their_driver_take_different_cores(tmp_path):
             finish(*tasks)
     finally:
         finish(driver)
+
+
+def test_importing_plastix_leaves_the_process_alone(tmp_path):
+    """No PLASTIX_CPU_CORES: the affinity and XLA_FLAGS are as they were, with every module of
+    the API loaded and a JAX backend started."""
+    run = "import jax; plastix.train, plastix.ALGORITHMS, jax.numpy.ones(3).sum()"
+    flags = "--xla_cpu_enable_fast_math=false"
+    child = start(tmp_path, then=run, PLASTIX_CPU_CORES=None, XLA_FLAGS=flags)
+    try:
+        line = child.stdout.readline().split()
+        assert {int(c) for c in line[0].split(",")} == set(CORES)
+        assert line[1] == flags
+    finally:
+        finish(child)
+
+
+def test_cli_runs_started_together_pin_nothing_unless_asked(tmp_path):
+    """Two command lines side by side: none pinned; asked for one core each, different ones."""
+    plain = [start(tmp_path, then=CLI, PLASTIX_CPU_CORES=None) for _ in range(2)]
+    try:
+        assert [cores_of(p) for p in plain] == [set(CORES)] * 2
+    finally:
+        finish(*plain)
+    asked = [start(tmp_path, then=CLI) for _ in range(2)]
+    try:
+        a, b = (cores_of(p) for p in asked)
+        assert len(a) == len(b) == 1 and a != b
+    finally:
+        finish(*asked)
