@@ -80,3 +80,32 @@ def test_bad_inputs_are_refused_with_the_choices():
         Family(FamilyConfig(family="maze"))
     with pytest.raises(ConfigError, match="split"):
         BANDIT.tasks("validation", 4, 0)
+
+
+def test_the_dpt_papers_bandits_and_context_distribution():
+    """Gaussian arms with uniform means (Lee et al. 2023), Dirichlet contexts mixed with a
+    one-hot by a weight in {0, 0.1, ..., 1}: about 1 history in 11 pulls one arm only."""
+    import jax
+
+    from plastix.icrl.bandits import baseline_regret
+
+    family = Family(FamilyConfig(arms=5, horizon=200, means="uniform"))
+    mixed = SourceConfig(source="dirichlet", dirichlet_mix=True)
+    arrays, meta = generate(family, mixed, 2200, seed=0)
+    assert meta["family"]["means"] == "uniform" and meta["source_settings"]["dirichlet_mix"]
+    assert (arrays["task"] >= 0).all() and (arrays["task"] <= 1).all()
+    single = np.mean([len(np.unique(a)) == 1 for a in arrays["action"]])
+    assert 0.06 < single < 0.125  # 1/11 = 0.091; 2,200 histories give SE 0.006
+    plain, _ = generate(family, SourceConfig(source="dirichlet"), 2200, seed=0)
+    assert np.mean([len(np.unique(a)) == 1 for a in plain["action"]]) < 0.01
+    # Thompson sampling's prior matches the means: N(1/2, 1/12)
+    tasks = family.tasks("test", 300, seed=1)
+    regret = {
+        name: float(baseline_regret(family.env, name, tasks, jax.random.key(0))[:, -1].mean())
+        for name in ("random", "thompson")
+    }
+    assert regret["thompson"] < regret["random"] / 4
+    with pytest.raises(ConfigError, match="dirichlet-mix"):
+        generate(family, SourceConfig(source="ucb", dirichlet_mix=True), 4, seed=0)
+    with pytest.raises(ConfigError, match="means must be one of normal, uniform"):
+        Family(FamilyConfig(means="beta"))

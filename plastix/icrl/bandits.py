@@ -2,13 +2,15 @@
 
 A task is the vector of arm means. ``BanditEnv`` follows the plastix environment protocol (one
 pull per step, an episode of ``horizon`` pulls, a constant observation) with the task in its
-state: ``reset(key)`` draws a task (Bernoulli: means uniform in [0, 1]; Gaussian: means
-standard normal), ``reset_to(key, means)`` starts a given one. Rewards: Bernoulli(μ_a), or
-Normal(μ_a, σ).
+state: ``reset(key)`` draws a task, ``reset_to(key, means)`` starts a given one. The means are
+standard normal or uniform in [0, 1] (``means``; by default normal for Gaussian arms, uniform
+for Bernoulli arms; Lee et al. 2023's bandits are Gaussian arms with uniform means).
+Rewards: Bernoulli(μ_a), or Normal(μ_a, σ).
 
 The baselines — uniform random, UCB1 and Thompson sampling (Beta-Bernoulli, or a Gaussian
-prior N(0, 1) with known σ) — run on a batch of tasks at once and return each task's rewards
-and pseudo-regret (``max μ − μ_a`` per pull, summed).
+prior with known σ that matches the means' distribution: N(0, 1), or N(1/2, 1/12) for
+uniform means as in Lee et al.'s code) — run on a batch of tasks at once and return each
+task's rewards and pseudo-regret (``max μ − μ_a`` per pull, summed).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from plastix.envs.spaces import Box, Discrete
 from plastix.errors import require
 
 KINDS = ("bernoulli", "gaussian")
+MEANS = ("normal", "uniform")
 
 
 @struct.dataclass
@@ -40,10 +43,19 @@ class BanditEnv:
     kind: str = "gaussian"
     sigma: float = 0.3
     horizon: int = 100
+    means: str = ""
+    """normal or uniform; empty: normal for gaussian arms, uniform for bernoulli arms."""
 
     def __post_init__(self):
         require(self.num_arms >= 2, f"num_arms must be >= 2, got {self.num_arms}")
         require(self.kind in KINDS, f"kind must be one of {', '.join(KINDS)}; got {self.kind!r}")
+        if not self.means:
+            object.__setattr__(self, "means", "uniform" if self.kind == "bernoulli" else "normal")
+        require(self.means in MEANS, f"means must be one of {', '.join(MEANS)}; got {self.means!r}")
+        require(
+            self.kind == "gaussian" or self.means == "uniform",
+            "bernoulli arms need means in [0, 1] (means uniform)",
+        )
         require(self.sigma > 0, f"sigma must be > 0, got {self.sigma}")
         require(self.horizon >= 1, f"horizon must be >= 1, got {self.horizon}")
 
@@ -65,7 +77,7 @@ class BanditEnv:
 
     def sample_tasks(self, key, count: int | None = None):
         shape = (self.num_arms,) if count is None else (count, self.num_arms)
-        if self.kind == "bernoulli":
+        if self.means == "uniform":
             return jax.random.uniform(key, shape)
         return jax.random.normal(key, shape)
 
@@ -147,16 +159,18 @@ def ucb(env: BanditEnv, means, key, c: float | None = None):
 
 
 def thompson(env: BanditEnv, means, key):
-    """Thompson sampling: Beta(1, 1) priors (Bernoulli) or N(0, 1) priors with known σ."""
+    """Thompson sampling: Beta(1, 1) priors (Bernoulli) or, with known σ, N(0, 1) priors
+    (normal means) or N(1/2, 1/12) priors (uniform means)."""
     k = env.num_arms
+    prior_mean, prior_var = (0.0, 1.0) if env.means == "normal" else (0.5, 1.0 / 12.0)
 
     def choose(stats, key):
         n, s, _ = stats
         if env.kind == "bernoulli":
             sample = jax.random.beta(key, 1.0 + s, 1.0 + n - s)
         else:
-            precision = 1.0 + n / env.sigma**2
-            mean = (s / env.sigma**2) / precision
+            precision = 1.0 / prior_var + n / env.sigma**2
+            mean = (prior_mean / prior_var + s / env.sigma**2) / precision
             sample = mean + jax.random.normal(key, (k,)) / jnp.sqrt(precision)
         return jnp.argmax(sample)
 

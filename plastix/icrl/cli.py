@@ -28,7 +28,7 @@ commands:
   eval RUN --out DIR
                    roll the frozen model out on held-out tasks; table, curves, report.md
 
-families: bandit (--arms, --kind, --sigma), darkroom, keytodoor, xland (needs xminigrid).
+families: bandit (--arms, --kind, --sigma, --means), darkroom, keytodoor, xland (needs xminigrid).
 e.g.  plastix icrl data --family bandit --arms 5 --source thompson --tasks 20000 --out d5
       plastix icrl train --data d5 --method ad --out ad5
       plastix icrl eval ad5 --out ad5/eval
@@ -74,7 +74,7 @@ def cmd_data(argv: list[str]) -> int:
     try:
         out = _empty_or_new(args.out)
         family = Family(args.family)
-        family.check_source(args.source.source)
+        family.history_fn(family.check_source(args.source.source), args.source)  # checks
         with progress_bar(console, "histories", ("info",)) as bar:
             task = bar.add_task("recording", total=args.tasks, info="")
             arrays, meta = data.generate(

@@ -194,7 +194,7 @@ def generate(
 
 def _source_settings(name: str, source: SourceConfig, family: Family) -> dict:
     if not family.episodic:
-        return {}
+        return {"dirichlet_mix": True} if source.dirichlet_mix else {}
     out = {"episodes": source.episodes, "subsample": source.subsample}
     if name == "q-learning":
         from dataclasses import asdict

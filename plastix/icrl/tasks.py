@@ -4,10 +4,12 @@ A family knows its environment (the plastix protocol plus ``reset_to(key, task)`
 steps an episode has (``horizon``), its tasks per split, the source algorithms that write
 learning histories on it and, where there is one, the optimal action in a state (DPT's label).
 
-- ``bandit``: a task is the arm means (Gaussian N(0, 1) or Bernoulli U[0, 1]); the train and
-  test tasks come from two separate random streams; sources ``thompson``, ``ucb``, ``random``
-  and ``dirichlet`` (a random policy per task whose action probabilities come from a flat
-  Dirichlet: DPT's in-context datasets).
+- ``bandit``: a task is the arm means (N(0, 1) or U[0, 1], ``--means``) of Gaussian or
+  Bernoulli arms; the train and test tasks come from two separate random streams; sources
+  ``thompson``, ``ucb``, ``random`` and ``dirichlet`` (a random policy per task whose action
+  probabilities come from a flat Dirichlet: DPT's in-context datasets; ``--dirichlet-mix``
+  mixes them with a one-hot on a random arm by a weight drawn from {0, 0.1, …, 1}, Lee et
+  al.'s context distribution).
 - ``darkroom``: the goal cell; 64 training and 17 held-out goals (index a multiple of 5);
   sources ``q-learning``, ``random``.
 - ``keytodoor``: key and door cells, held out when the key's index is a multiple of 5;
@@ -49,6 +51,9 @@ class FamilyConfig:
     """bandit: gaussian or bernoulli."""
     sigma: float = 0.3
     """bandit: reward noise of Gaussian arms."""
+    means: str = ""
+    """bandit: how arm means are drawn, normal or uniform (in [0, 1]); empty: normal for
+    gaussian arms, uniform for bernoulli arms."""
     horizon: int = 0
     """steps per episode (0: the family's default: bandit 100, darkroom 20, keytodoor 50,
     xland the environment's own)."""
@@ -74,6 +79,9 @@ class SourceConfig:
     """q-learning's settings."""
     subsample: int = 1
     """keep every n-th episode of each history (a faster learning pace in context)."""
+    dirichlet_mix: bool = False
+    """bandit dirichlet source: mix each history's probabilities with a one-hot on a random
+    arm, by a weight drawn from {0, 0.1, …, 1} (Lee et al. 2023's context distribution)."""
 
 
 SOURCES = {
@@ -95,7 +103,9 @@ class Family:
         self.config = config
         self.name = config.family
         if config.family == "bandit":
-            self.env = BanditEnv(config.arms, config.kind, config.sigma, config.horizon or 100)
+            self.env = BanditEnv(
+                config.arms, config.kind, config.sigma, config.horizon or 100, config.means
+            )
         elif config.family == "darkroom":
             self.env = DarkRoom(horizon=config.horizon or 20)
         elif config.family == "keytodoor":
@@ -123,6 +133,10 @@ class Family:
 
         keep = {"bandit": ("arms", "kind", "sigma"), "xland": ("xland_env", "xland_benchmark")}
         out = {k: v for k, v in asdict(self.config).items() if k in keep.get(self.name, ())}
+        if self.name == "bandit" and self.env.means != (
+            "normal" if self.env.kind == "gaussian" else "uniform"
+        ):
+            out["means"] = self.env.means  # written only where it differs from the default
         if self.name == "xland" and not self.config.xland_benchmark:
             out["xland_rulesets"] = self.config.xland_rulesets
         return {"family": self.name, "horizon": self.horizon, **out}
@@ -174,13 +188,21 @@ class Family:
 
     def history_fn(self, source: str, config: SourceConfig):
         """``(task, key) -> (obs, action, reward, done)`` of one learning history."""
+        if config.dirichlet_mix and not (self.name == "bandit" and source == "dirichlet"):
+            raise ConfigError("--dirichlet-mix applies to the bandit family's dirichlet source")
         env, h = self.env, self.horizon
         if self.name == "bandit":
             if source == "dirichlet":
 
                 def run(task, key):
-                    p_key, a_key, r_key = jax.random.split(key, 3)
+                    p_key, a_key, r_key, m_key = jax.random.split(key, 4)
                     probs = jax.random.dirichlet(p_key, jnp.ones(env.num_arms))
+                    if config.dirichlet_mix:
+                        w_key, i_key = jax.random.split(m_key)
+                        weight = jax.random.randint(w_key, (), 0, 11) / 10.0
+                        arm = jax.random.randint(i_key, (), 0, env.num_arms)
+                        one_hot = jax.nn.one_hot(arm, env.num_arms)
+                        probs = (1 - weight) * probs + weight * one_hot
                     actions = jax.random.categorical(a_key, jnp.log(probs), shape=(h,))
                     rewards = jax.vmap(env.pull, in_axes=(0, None, 0))(
                         jax.random.split(r_key, h), task, actions
