@@ -1,7 +1,5 @@
 """``python -m plastix``: the command line."""
 
-import sys
+from plastix.cli import run
 
-from plastix.cli import main
-
-sys.exit(main())
+run()

@@ -8,7 +8,23 @@ problem and the valid choices, before anything is compiled.
 
 from __future__ import annotations
 
+import os
 import sys
+
+INTERRUPTED = 130
+
+
+def run() -> None:
+    """The ``plastix`` executable: ``main``, then exit with its code. An interrupted run has
+    written its files (status ``interrupted``) when ``main`` returns, so it exits at once,
+    without the interpreter's exit hooks: JAX's would otherwise print a traceback when a
+    second Ctrl-C cut its clean-up."""
+    code = main()
+    if code == INTERRUPTED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,4 +45,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
