@@ -9,6 +9,7 @@ settings the installed JAX needs before it starts JAX.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 from plastix import _xla
 from plastix._version import __version__
@@ -70,6 +71,8 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(module), attr)
         globals()[name] = value
         return value
+    if not name.startswith("_") and importlib.util.find_spec(f"plastix.{name}") is not None:
+        return importlib.import_module(f"plastix.{name}")  # a submodule: plastix.api, ...
     raise AttributeError(f"module 'plastix' has no attribute {name!r}")
 
 
