@@ -16,6 +16,7 @@ than one iteration; the summary says how many steps each seed took).
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any
 
 import jax
@@ -167,24 +168,32 @@ class IterativeProgram(Program):
         return jax.jit(jax.vmap(self.agent.init))(keys)
 
     def compile(self, state, lengths) -> None:
+        """One program serves every chunk length: a scan as long as the longest, whose
+        iterations from the chunk's own ``count`` on are skipped. ``count`` is the same for
+        every seed, so the skip is a real conditional under ``vmap`` (nothing computed), and a
+        run's last, shorter chunk compiles nothing more."""
         method, budget = self.agent, self.run.steps
 
-        def chunk(state, base_key, start, limit, n):
-            def body(state, i):
+        def chunk(state, base_key, start, limit, count, n):
+            def iterate(state, i):
                 new, metrics = method.iterate(state, jax.random.fold_in(base_key, start + i))
                 active = state.env_steps < jnp.minimum(budget, limit)
                 metrics = {k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()}
                 return tree_where(active, new, state), (active, metrics)
 
+            def skip(state, i):
+                _, outputs = jax.eval_shape(iterate, state, i)
+                return state, jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), outputs)
+
+            def body(state, i):
+                return jax.lax.cond(i < count, iterate, skip, state, i)
+
             return jax.lax.scan(body, state, jnp.arange(n))
 
+        self._length = n = max(lengths)
+        fn = jax.vmap(partial(chunk, n=n), in_axes=(0, 0, None, None, None))
         start = limit = jnp.int32(0)
-        self._chunks = {}
-        for n in sorted(lengths):
-            fn = jax.vmap(
-                lambda s, k, i, lim, n=n: chunk(s, k, i, lim, n), in_axes=(0, 0, None, None)
-            )
-            self._chunks[n] = jax.jit(fn).lower(state, self.base_keys, start, limit).compile()
+        self._chunk = jax.jit(fn).lower(state, self.base_keys, start, limit, start).compile()
         self._compile_evaluate(state)
 
     def _compile_evaluate(self, state) -> None:
@@ -209,8 +218,12 @@ class IterativeProgram(Program):
 
     def advance(self, state, n: int, iteration: int):
         limit = jnp.int32(self.limit(state))
-        state, (active, metrics) = self._chunks[n](
-            state, self.base_keys, jnp.int32(iteration), limit
+        state, (active, metrics) = self._chunk(
+            state, self.base_keys, jnp.int32(iteration), limit, jnp.int32(n)
+        )
+        active, metrics = (
+            np.asarray(active)[:, :n],
+            {k: np.asarray(v)[:, :n] for k, v in metrics.items()},
         )
         return state, self.chunk_log(state, active, metrics)
 
