@@ -192,6 +192,35 @@ def enable_compilation_cache() -> str | None:
     return path
 
 
+# JAX's monitoring events for the persistent cache: a program loaded from it, and one it did
+# not hold (compiled; stored when compiling took jax_persistent_cache_min_compile_time_secs)
+CACHE_EVENTS = {
+    "/jax/compilation_cache/cache_hits": "loaded",
+    "/jax/compilation_cache/cache_misses": "compiled",
+}
+_cache_counts = {"loaded": 0, "compiled": 0}
+_listening = False
+
+
+def _count_cache_event(event: str, **_) -> None:
+    name = CACHE_EVENTS.get(event)
+    if name is not None:
+        _cache_counts[name] += 1
+
+
+def cache_counts() -> dict[str, int]:
+    """How many programs this process has loaded from the persistent compilation cache
+    (``loaded``) and compiled because it did not hold them (``compiled``), counted from the
+    first call of this function."""
+    global _listening
+    if not _listening:
+        import jax.monitoring
+
+        jax.monitoring.register_event_listener(_count_cache_event)
+        _listening = True
+    return dict(_cache_counts)
+
+
 def available_memory() -> int | None:
     """Bytes the default JAX device can still take (None: unknown): the accelerator's free
     memory, or on the CPU the system's available memory (``MemAvailable``)."""

@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 from rich.console import Console
 
+from plastix import _xla, runs
 from plastix import console as out
-from plastix import runs
 from plastix.config import RunConfig
 from plastix.errors import TrainingDiverged, require
 from plastix.keys import Stream, derive_keys, seed_keys
@@ -213,7 +213,7 @@ class Runner:
         program, clock = self.program, self.program.clock
         compiling = self.console.status("compiling ...") if self.progress else None
         with compiling or contextlib.nullcontext():
-            start = time.perf_counter()
+            start, cached = time.perf_counter(), _xla.cache_counts()
             state = self.scheduler.initialize(program.init(self.keys))
             self.initial = jax.tree.map(jnp.copy, jax.vmap(program.params)(state))
             if resume_dir is not None:
@@ -234,6 +234,11 @@ class Runner:
                 keys = derive_keys(self.keys, Stream.DIAGNOSTICS, 0)
                 self._compile_measure(state, keys)
             self.timings["compile_seconds"] += time.perf_counter() - start
+            after = _xla.cache_counts()
+            self.summary["compilation_cache"] = {
+                "dir": jax.config.jax_compilation_cache_dir or None,
+                **{k: after[k] - cached[k] for k in after},
+            }
         self.steps = program.env_steps(state)
         self.started = True
 
