@@ -198,13 +198,16 @@ class IterativeProgram(Program):
 
     def _compile_evaluate(self, state) -> None:
         episodes, method = self.run.eval_episodes, self.agent
-        if self.scenario is None:
-            fn = lambda s, k, clock: method.evaluate(s, k, episodes)  # noqa: E731
-        else:
-            fn = lambda s, k, clock: method.evaluate(s, k, episodes, clock)  # noqa: E731
+        scenario = self.scenario
+
+        def evaluate(state, key, clock):
+            if scenario is None:
+                return method.evaluate(state, key, episodes)
+            return method.evaluate(state, key, episodes, clock)
+
         keys = jnp.stack([jax.random.key(0)] * self.run.seeds)
         clocks = jnp.zeros(self.run.seeds, jnp.int32)
-        self._evaluate = jax.jit(jax.vmap(fn)).lower(state, keys, clocks).compile()
+        self._evaluate = jax.jit(jax.vmap(evaluate)).lower(state, keys, clocks).compile()
 
     def limit(self, state) -> int:
         """The step no seed passes in this chunk: the budget, or in a scenario whose batches

@@ -5,6 +5,7 @@ between compiled act and learn calls. Both run ``training.loop.Learner``'s pure 
 from __future__ import annotations
 
 import pickle
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -203,7 +204,7 @@ class JittableProgram(OffPolicyProgram):
         learner = self.learner
         self._chunks = {}
         for n in sorted(lengths):
-            fn = jax.jit(jax.vmap(lambda s, n=n: learner.chunk(s, n)), donate_argnums=0)
+            fn = jax.jit(jax.vmap(partial(learner.chunk, iterations=n)), donate_argnums=0)
             self._chunks[n] = fn.lower(state).compile()
         eval_keys = jnp.stack([jax.random.key(0)] * self.run.seeds)
         clocks = jnp.zeros(self.run.seeds, jnp.int32)
