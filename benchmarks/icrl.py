@@ -46,6 +46,16 @@ def icrl(*args, core=None):
     sh(PLASTIX + ["icrl", *args], core)
 
 
+def trained(run: Path) -> bool:
+    """Whether the training run in ``run`` completed (an interrupted one is resumed)."""
+    summary = run / "summary.json"
+    return summary.exists() and json.loads(summary.read_text()).get("status") == "completed"
+
+
+def resuming(run: Path) -> list:
+    return ["--resume"] if (run / "checkpoint.msgpack").exists() else []
+
+
 def choose_temperature(run: Path, core, metric, extra=()) -> tuple[str, dict]:
     scores = {}
     for t in TEMPERATURES:
@@ -87,9 +97,10 @@ def bandit_job(out: Path, arms: int, core):
         )
     for method, steps, lr in (("dpt", 8000, "2e-3"), ("ad", 2000, "1e-3")):
         run = d / method
-        if not (run / "summary.json").exists():
+        if not trained(run):
             icrl(
                 "train",
+                *resuming(run),
                 "--data",
                 d / f"{method}-data",
                 "--method",
@@ -118,11 +129,11 @@ def dpt_paper_job(out: Path, core):
             "data", "--arms", 5, "--horizon", 500, "--means", "uniform", "--source",
             "dirichlet", "--dirichlet-mix", "--tasks", 80_000, "--out", data, core=core,
         )  # fmt: skip
-    if not (run / "summary.json").exists():
+    if not trained(run):
         icrl(
-            "train", "--data", data, "--method", "dpt", "--layers", 4, "--heads", 4,
-            "--steps", 3000, "--batch-size", 32, "--learning-rate", "1e-3", "--out", run,
-            core=core,
+            "train", *resuming(run), "--data", data, "--method", "dpt", "--layers", 4,
+            "--heads", 4, "--steps", 3000, "--batch-size", 32, "--learning-rate", "1e-3",
+            "--out", run, core=core,
         )  # fmt: skip
     temp, _ = choose_temperature(run, core, lambda r: -r["final_regret"]["DPT"]["mean"])
     if not (run / "eval").exists():
@@ -148,9 +159,10 @@ def dpt_paper_table(out: Path) -> str:
 def darkroom_job(out: Path, context: int, core):
     data = out / "darkroom-data"
     run = out / f"ad-context{context}"
-    if not (run / "summary.json").exists():
+    if not trained(run):
         icrl(
             "train",
+            *resuming(run),
             "--data",
             data,
             "--method",

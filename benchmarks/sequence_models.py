@@ -27,7 +27,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from icrl import choose_temperature, icrl  # noqa: E402
+from icrl import choose_temperature, icrl, resuming, trained  # noqa: E402
 
 MODELS = ("transformer", "s5", "lru")
 CONTEXTS = (64, 256, 1024, 4096)
@@ -42,9 +42,9 @@ def darkroom(out: Path, core):
         )  # fmt: skip
     for model in MODELS:
         run = out / f"darkroom-{model}"
-        if not (run / "summary.json").exists():
+        if not trained(run):
             icrl(
-                "train", "--data", data, "--method", "ad", "--model", model,
+                "train", *resuming(run), "--data", data, "--method", "ad", "--model", model,
                 "--context-episodes", 4, "--steps", 4000, "--batch-size", 32, "--out", run,
                 core=core,
             )  # fmt: skip
@@ -66,10 +66,11 @@ def bandit(out: Path, core):
         )  # fmt: skip
     for model in MODELS:
         run = out / f"bandit5-{model}"
-        if not (run / "summary.json").exists():
+        if not trained(run):
             icrl(
-                "train", "--data", data, "--method", "ad", "--model", model, "--steps", 2000,
-                "--batch-size", 32, "--learning-rate", "1e-3", "--out", run, core=core,
+                "train", *resuming(run), "--data", data, "--method", "ad", "--model", model,
+                "--steps", 2000, "--batch-size", 32, "--learning-rate", "1e-3", "--out", run,
+                core=core,
             )  # fmt: skip
         temp, _ = choose_temperature(run, core, lambda r: -r["final_regret"]["AD"]["mean"])
         if not (run / "eval").exists():

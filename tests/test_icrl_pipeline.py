@@ -2,6 +2,10 @@
 checkpoint resumption; XLand-MiniGrid rulesets and histories."""
 
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import flax.serialization
 import jax
@@ -103,7 +107,13 @@ def test_resumed_training_equals_an_uninterrupted_one(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         training.train(arrays, meta, model, config, tmp_path / "b", progress=stop)
+    summary = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert (summary["status"], summary["steps_done"]) == ("interrupted", 15)
+    state = flax.serialization.msgpack_restore((tmp_path / "b" / "checkpoint.msgpack").read_bytes())
+    assert int(state["step"]) == 15  # the steps since the checkpoint at 10 are kept
     resumed, losses = training.train(arrays, meta, model, config, tmp_path / "b", resume=True)
+    summary = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert (summary["status"], summary["steps_done"]) == ("completed", 30)
     for x, y in zip(jax.tree.leaves(whole), jax.tree.leaves(resumed), strict=True):
         np.testing.assert_array_equal(x, y)
     assert [s for s, _ in losses] == [0, 29]
@@ -172,3 +182,32 @@ def test_xland_reads_a_benchmark_file_the_user_has(tmp_path):
         Family(FamilyConfig(family="xland", xland_benchmark=str(tmp_path / "nothing")))
     with pytest.raises(ConfigError, match="XLand-MiniGrid id"):
         Family(FamilyConfig(family="xland", xland_env="MiniGrid-Empty-8x8"))
+
+
+def test_sigterm_stops_training_with_a_true_status(tmp_path):
+    """``plastix icrl train`` stopped by SIGTERM exits 130 with status ``interrupted`` and a
+    checkpoint of the step it reached (resuming from one: the test above)."""
+    from plastix.icrl.tasks import Family, FamilyConfig, SourceConfig
+
+    arrays, meta = data.generate(
+        Family(FamilyConfig(arms=3, horizon=10)), SourceConfig(source="ucb"), 32, seed=0
+    )
+    data.save(tmp_path / "d", arrays, meta)
+    out = tmp_path / "run"
+    argv = ["icrl", "train", "--data", str(tmp_path / "d"), "--method", "ad", *SMALL]
+    argv += ["--checkpoint-every", "5", "--out", str(out)]
+    child = subprocess.Popen([sys.executable, "-m", "plastix", *argv, "--steps", "1000000"])
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "checkpoint.msgpack").exists():
+            assert child.poll() is None and time.monotonic() < deadline, "no checkpoint written"
+            time.sleep(0.2)
+        assert json.loads((out / "summary.json").read_text())["status"] == "running"
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=60) == 130
+    finally:
+        child.kill()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["steps_done"] >= 5
+    state = flax.serialization.msgpack_restore((out / "checkpoint.msgpack").read_bytes())
+    assert int(state["step"]) == summary["steps_done"]

@@ -9,6 +9,7 @@ from typing import Annotated
 import tyro
 
 from plastix import algorithms, api
+from plastix.cli import INTERRUPTED
 from plastix.config import RunConfig
 from plastix.console import fail, stderr
 from plastix.envs import EnvNotFoundError, check_env_name
@@ -16,8 +17,6 @@ from plastix.errors import ConfigError, TrainingDiverged
 from plastix.plasticity.config import PlasticityConfig
 from plastix.plasticity.diagnostics import DiagnosticsConfig
 from plastix.plasticity.interventions import REGISTRY
-
-INTERRUPTED = 130
 
 
 def plasticity_type(algorithm: algorithms.Algorithm):

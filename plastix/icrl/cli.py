@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import signal
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -9,6 +13,7 @@ from typing import Annotated
 import tyro
 from rich.console import Console
 
+from plastix.cli import INTERRUPTED
 from plastix.console import fail, progress_bar
 from plastix.errors import ConfigError
 from plastix.icrl.report import EvalConfig
@@ -95,6 +100,23 @@ def cmd_data(argv: list[str]) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """SIGTERM stops training as Ctrl-C does: the checkpoint and an ``interrupted`` status."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():  # only it may set handlers
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def cmd_train(argv: list[str]) -> int:
     from plastix.icrl import data, training
 
@@ -126,11 +148,19 @@ def cmd_train(argv: list[str]) -> int:
             def report(step, loss):
                 bar.update(task, completed=step, info=f"loss {loss:.3f}")
 
-            _, losses = training.train(
-                arrays, meta, args.model, args.train, out, progress=report, resume=args.resume
-            )
+            with sigterm_as_interrupt():
+                _, losses = training.train(
+                    arrays, meta, args.model, args.train, out, progress=report, resume=args.resume
+                )
     except (ConfigError, FileNotFoundError, ValueError) as e:
         return _fail(str(e))
+    except KeyboardInterrupt:
+        summary = json.loads((out / "summary.json").read_text())
+        console.print(
+            f"interrupted at step {summary['steps_done']:,} of {summary['steps']:,}; the "
+            f"checkpoint is kept: [bold]plastix icrl train ... --out {out} --resume[/] continues"
+        )
+        return INTERRUPTED
     console.print(f"final loss {losses[-1][1]:.4f}; run written to [bold]{out}[/]")
     return 0
 

@@ -14,12 +14,17 @@ in the label at each position (the token layout is in ``plastix.icrl.transformer
 
 A training run is a directory: ``config.json``, ``metrics.parquet`` (``train/loss``),
 ``checkpoint.msgpack`` (parameters, optimiser state and step, written every
-``checkpoint_every`` steps and at the end; ``train(..., resume=True)`` continues from it
-with the same result as an uninterrupted run) and ``summary.json``.
+``checkpoint_every`` steps, at the end and when training is interrupted or fails;
+``train(..., resume=True)`` continues from it with the same result as an uninterrupted run)
+and ``summary.json``: its ``status`` is ``running`` from the start (with the process id; its
+``updated`` time, the heartbeat, at every checkpoint), then ``completed``, ``interrupted``
+(Ctrl-C; the CLI turns SIGTERM into the same) or ``failed`` (with the error), and
+``steps_done``.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -223,23 +228,50 @@ def train(
         atomic_write_bytes(out / CHECKPOINT, flax.serialization.to_bytes(state))
 
     began = time.perf_counter()
-    for step in range(start, config.steps):
-        params, opt_state, loss = step_fn(params, opt_state, step)
-        if step % 50 == 0 or step == config.steps - 1:
-            log.add(0, step, "train/loss", float(loss))
-        if (step + 1) % config.checkpoint_every == 0 or step == config.steps - 1:
-            save(step + 1)
-        if progress:
-            progress(step + 1, float(loss))
+
+    def status(state: str, done: int, **extra):
+        atomic_write_json(
+            out / "summary.json",
+            {
+                "status": state,
+                "steps": config.steps,
+                "steps_done": done,
+                "pid": os.getpid(),
+                "updated": time.time(),
+                "seconds": time.perf_counter() - began,
+                **extra,
+            },
+        )
+
+    status("running", start)
+    done = saved = start
+    try:
+        for step in range(start, config.steps):
+            # one assignment, so an interrupt never parts the parameters from their step count
+            params, opt_state, loss, done = (*step_fn(params, opt_state, step), step + 1)
+            if step % 50 == 0 or step == config.steps - 1:
+                log.add(0, step, "train/loss", float(loss))
+            if done % config.checkpoint_every == 0 or done == config.steps:
+                save(done)
+                saved = done
+                status("running", done)
+            if progress:
+                progress(done, float(loss))
+    except BaseException as e:
+        if done > saved:
+            save(done)  # the steps since the last checkpoint are kept
+        log.write(out)
+        if isinstance(e, KeyboardInterrupt):
+            status("interrupted", done)
+        else:
+            status("failed", done, error=f"{type(e).__name__}: {e}")
+        raise
     log.write(out)
-    atomic_write_json(
-        out / "summary.json",
-        {
-            "steps": config.steps,
-            "final_loss": log.value[-1] if log.value else None,
-            "seconds": time.perf_counter() - began,
-            "parameters": int(sum(x.size for x in jax.tree.leaves(params))),
-        },
+    status(
+        "completed",
+        config.steps,
+        final_loss=log.value[-1] if log.value else None,
+        parameters=int(sum(x.size for x in jax.tree.leaves(params))),
     )
     return params, list(zip(log.step, log.value, strict=True))
 
