@@ -108,7 +108,11 @@ def test_resumed_training_equals_an_uninterrupted_one(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         training.train(arrays, meta, model, config, tmp_path / "b", progress=stop)
     summary = json.loads((tmp_path / "b" / "summary.json").read_text())
-    assert (summary["status"], summary["steps_done"]) == ("interrupted", 15)
+    assert (summary["status"], summary["steps_done"], summary["signal"]) == (
+        "interrupted",
+        15,
+        "SIGINT",
+    )
     state = flax.serialization.msgpack_restore((tmp_path / "b" / "checkpoint.msgpack").read_bytes())
     assert int(state["step"]) == 15  # the steps since the checkpoint at 10 are kept
     resumed, losses = training.train(arrays, meta, model, config, tmp_path / "b", resume=True)
@@ -185,7 +189,7 @@ def test_xland_reads_a_benchmark_file_the_user_has(tmp_path):
 
 
 def test_sigterm_stops_training_with_a_true_status(tmp_path):
-    """``plastix icrl train`` stopped by SIGTERM exits 130 with status ``interrupted`` and a
+    """``plastix icrl train`` stopped by SIGTERM exits 143 with status ``interrupted`` and a
     checkpoint of the step it reached (resuming from one: the test above)."""
     from plastix.icrl.tasks import Family, FamilyConfig, SourceConfig
 
@@ -204,10 +208,11 @@ def test_sigterm_stops_training_with_a_true_status(tmp_path):
             time.sleep(0.2)
         assert json.loads((out / "summary.json").read_text())["status"] == "running"
         child.send_signal(signal.SIGTERM)
-        assert child.wait(timeout=60) == 130
+        assert child.wait(timeout=60) == 143
     finally:
         child.kill()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "interrupted" and summary["steps_done"] >= 5
+    assert summary["signal"] == "SIGTERM"
     state = flax.serialization.msgpack_restore((out / "checkpoint.msgpack").read_bytes())
     assert int(state["step"]) == summary["steps_done"]

@@ -18,7 +18,7 @@ from plastix.console import fail, progress_bar
 from plastix.errors import ConfigError
 from plastix.icrl.report import EvalConfig
 from plastix.icrl.tasks import Family, FamilyConfig, SourceConfig
-from plastix.icrl.training import ModelConfig, TrainConfig
+from plastix.icrl.training import ModelConfig, Terminated, TrainConfig
 
 USAGE = """\
 usage: plastix icrl COMMAND [options]
@@ -105,7 +105,7 @@ def sigterm_as_interrupt():
     """SIGTERM stops training as Ctrl-C does: the checkpoint and an ``interrupted`` status."""
 
     def interrupt(signum, frame):
-        raise KeyboardInterrupt
+        raise Terminated
 
     if threading.current_thread() is not threading.main_thread():  # only it may set handlers
         yield
@@ -154,13 +154,13 @@ def cmd_train(argv: list[str]) -> int:
                 )
     except (ConfigError, FileNotFoundError, ValueError) as e:
         return _fail(str(e))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         summary = json.loads((out / "summary.json").read_text())
         console.print(
             f"interrupted at step {summary['steps_done']:,} of {summary['steps']:,}; the "
             f"checkpoint is kept: [bold]plastix icrl train ... --out {out} --resume[/] continues"
         )
-        return INTERRUPTED
+        return 128 + signal.SIGTERM if isinstance(e, Terminated) else INTERRUPTED
     console.print(f"final loss {losses[-1][1]:.4f}; run written to [bold]{out}[/]")
     return 0
 

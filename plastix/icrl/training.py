@@ -46,6 +46,10 @@ MODELS = ("transformer", "s5", "lru")
 CHECKPOINT = "checkpoint.msgpack"
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C raises ``KeyboardInterrupt`` (the CLI's handler does)."""
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     method: str = "ad"
@@ -262,7 +266,8 @@ def train(
             save(done)  # the steps since the last checkpoint are kept
         log.write(out)
         if isinstance(e, KeyboardInterrupt):
-            status("interrupted", done)
+            stopped_by = "SIGTERM" if isinstance(e, Terminated) else "SIGINT"
+            status("interrupted", done, signal=stopped_by)
         else:
             status("failed", done, error=f"{type(e).__name__}: {e}")
         raise
