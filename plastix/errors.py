@@ -13,6 +13,9 @@ import typing
 
 import numpy as np
 
+INTERRUPTED = 130
+"""the exit code of a command stopped by Ctrl-C (128 + SIGINT), its files written."""
+
 
 class ConfigError(ValueError):
     """A configuration value outside its valid range; the message names field and range."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
-INTERRUPTED = 130
+from plastix.errors import INTERRUPTED
 
 
 def run() -> None:

@@ -9,11 +9,10 @@ from typing import Annotated
 import tyro
 
 from plastix import algorithms, api
-from plastix.cli import INTERRUPTED
 from plastix.config import RunConfig
 from plastix.console import fail, stderr
 from plastix.envs import EnvNotFoundError, check_env_name
-from plastix.errors import ConfigError, TrainingDiverged
+from plastix.errors import INTERRUPTED, ConfigError, TrainingDiverged
 from plastix.plasticity.config import PlasticityConfig
 from plastix.plasticity.diagnostics import DiagnosticsConfig
 from plastix.plasticity.interventions import REGISTRY

@@ -13,9 +13,8 @@ from typing import Annotated
 import tyro
 from rich.console import Console
 
-from plastix.cli import INTERRUPTED
 from plastix.console import fail, progress_bar
-from plastix.errors import ConfigError
+from plastix.errors import INTERRUPTED, ConfigError
 from plastix.icrl.report import EvalConfig
 from plastix.icrl.tasks import Family, FamilyConfig, SourceConfig
 from plastix.icrl.training import ModelConfig, Terminated, TrainConfig
