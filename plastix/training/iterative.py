@@ -190,7 +190,7 @@ class IterativeProgram(Program):
 
             return jax.lax.scan(body, state, jnp.arange(n))
 
-        self._length = n = max(lengths)
+        n = max(lengths)
         fn = jax.vmap(partial(chunk, n=n), in_axes=(0, 0, None, None, None))
         start = limit = jnp.int32(0)
         self._chunk = jax.jit(fn).lower(state, self.base_keys, start, limit, start).compile()
