@@ -14,12 +14,12 @@ Prints one JSON line: {"compile_seconds": ..., "steps_per_second": ...}.
 
 import json
 import sys
-import time
 import types
 from pathlib import Path
 
 import flax.linen as nn
 import jax
+from peer_timing import compile_and_run
 
 
 def stand_ins():
@@ -57,12 +57,7 @@ def main():
     seeds = spec.pop("seeds", 1)
     train = jax.jit(jax.vmap(script.make_train(spec)))
     keys = jax.random.split(jax.random.key(0), seeds)
-    start = time.perf_counter()
-    compiled = train.lower(keys).compile()
-    compile_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    jax.block_until_ready(compiled(keys))
-    seconds = time.perf_counter() - start
+    compile_seconds, seconds = compile_and_run(train, keys)
     steps = spec["TOTAL_TIMESTEPS"] * seeds  # PPO: its whole iterations, as make_train runs
     if algo == "ppo":
         per_iteration = spec["NUM_ENVS"] * spec["NUM_STEPS"]

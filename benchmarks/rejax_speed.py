@@ -5,10 +5,10 @@ Prints one JSON line: {"compile_seconds": ..., "steps_per_second": ...}.
 
 import json
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
+from peer_timing import compile_and_run
 
 
 def main():
@@ -22,12 +22,7 @@ def main():
     algo = algo.replace(eval_callback=lambda algo, ts, rng: jnp.zeros(()))
     train = jax.jit(jax.vmap(algo.train)) if seeds > 1 else jax.jit(algo.train)
     keys = jax.random.split(jax.random.key(0), seeds) if seeds > 1 else jax.random.key(0)
-    start = time.perf_counter()
-    compiled = train.lower(keys).compile()
-    compile_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    jax.block_until_ready(compiled(keys))
-    seconds = time.perf_counter() - start
+    compile_seconds, seconds = compile_and_run(train, keys)
     print(
         json.dumps(
             {
